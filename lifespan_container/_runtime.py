@@ -1,0 +1,141 @@
+"""The container of this process: loaded once from settings, with its lifecycle."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from dependency_injector import containers
+from django.apps import apps
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
+
+from lifespan_container.conf import SETTING, Problem, raw
+from lifespan_container.lifecycle import ResourceLifecycle
+
+if TYPE_CHECKING:
+    from lifespan_container.apps import LifespanContainerConfig
+
+APP = "lifespan_container"
+
+
+def container_problems() -> list[Problem]:
+    """What is wrong with ``LIFESPAN_CONTAINER["CONTAINER"]`` (empty when it loads)."""
+    value = raw()
+    if not isinstance(value, dict):
+        return []  # reported by conf.problems() as E001
+    if "CONTAINER" not in value:
+        return [
+            Problem(
+                "lifespan_container.E005",
+                f'settings.{SETTING}["CONTAINER"] is not set.',
+                'Set it to the dotted path of your container class, e.g. '
+                '"myproject.containers.Container", or to None to use only the lifespan '
+                "signals.",
+            )
+        ]
+    path = value["CONTAINER"]
+    if path is None:
+        return []
+    try:
+        load_container_class(path)
+    except ContainerSettingError as exc:
+        return [exc.problem]
+    return []
+
+
+class ContainerSettingError(ImproperlyConfigured):
+    """``LIFESPAN_CONTAINER["CONTAINER"]`` does not name a container class."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
+
+
+def load_container_class(path: object) -> type[containers.DeclarativeContainer]:
+    """Import the container class named by ``path``, or raise ``ContainerSettingError``."""
+    setting = f'settings.{SETTING}["CONTAINER"]'
+    example = 'e.g. "myproject.containers.Container"'
+    if not isinstance(path, str):
+        raise ContainerSettingError(
+            Problem(
+                "lifespan_container.E006",
+                f"{setting} must be a dotted path string, not {type(path).__name__}.",
+                f"Write the dotted path of your container class as a string, {example}.",
+            )
+        )
+    try:
+        loaded: object = import_string(path)
+    except ImportError as exc:
+        raise ContainerSettingError(
+            Problem(
+                "lifespan_container.E006",
+                f"{setting} = {path!r} cannot be imported: {exc}",
+                f"Check the module and class name ({example}); the module must be "
+                "importable from the project.",
+            )
+        ) from exc
+    if not (isinstance(loaded, type) and issubclass(loaded, containers.DeclarativeContainer)):
+        raise ContainerSettingError(
+            Problem(
+                "lifespan_container.E007",
+                f"{setting} = {path!r} is {loaded!r}, not a subclass of "
+                "dependency_injector.containers.DeclarativeContainer.",
+                "Point it at your container class: "
+                "class Container(containers.DeclarativeContainer): ...",
+            )
+        )
+    return loaded
+
+
+class Runtime:
+    """The process's container and the lifecycle of its resources."""
+
+    def __init__(self, container: containers.Container | None) -> None:
+        self.container = container
+        self.lifecycle = ResourceLifecycle(container) if container is not None else None
+
+
+def load_runtime() -> Runtime:
+    """Instantiate the container named in settings (``None`` allowed) with its lifecycle."""
+    value: Any = raw()
+    path = value.get("CONTAINER") if isinstance(value, dict) else None
+    if path is None:
+        return Runtime(None)
+    return Runtime(load_container_class(path)())
+
+
+def _app_config() -> LifespanContainerConfig:
+    if not apps.is_installed(APP):
+        msg = (
+            f"'{APP}' is not in INSTALLED_APPS. Add it there: the app loads the container "
+            "named in settings.LIFESPAN_CONTAINER and registers the system checks."
+        )
+        raise ImproperlyConfigured(msg)
+    config: LifespanContainerConfig = apps.get_app_config(APP)  # type: ignore[assignment]
+    return config
+
+
+def get_runtime() -> Runtime:
+    """The runtime of this process, loaded once when the app is ready."""
+    config = _app_config()
+    if config.runtime is None:
+        config.runtime = load_runtime()
+    return config.runtime
+
+
+def get_container() -> containers.Container:
+    """The container of this process, as named in ``LIFESPAN_CONTAINER["CONTAINER"]``.
+
+    It is instantiated once, when Django loads its apps. Its resources are open
+    between the lifespan startup and shutdown; outside of them, asking a resource
+    provider for its value raises :class:`~lifespan_container.exceptions.ResourcesNotStartedError`.
+    """
+    container = get_runtime().container
+    if container is None:
+        msg = (
+            f'settings.{SETTING}["CONTAINER"] is None, so this project has no container. '
+            'Set it to the dotted path of your container class, e.g. '
+            '"myproject.containers.Container".'
+        )
+        raise ImproperlyConfigured(msg)
+    return container

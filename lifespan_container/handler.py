@@ -1,0 +1,174 @@
+"""Django's ASGI handler, taught the lifespan protocol.
+
+:class:`LifespanHandler` is a subclass of ``django.core.handlers.asgi.ASGIHandler``.
+``http`` scopes go to Django unchanged; ``lifespan`` scopes run the container's
+lifecycle and the lifespan signals, in this order:
+
+startup
+    1. open every resource of the container (ordered, concurrent, all or nothing);
+    2. send ``asgi_startup`` (receivers can use the open resources).
+
+    Both steps together are bounded by ``STARTUP_TIMEOUT``. If anything fails or
+    the time passes, every opened resource is closed again (bounded by
+    ``SHUTDOWN_TIMEOUT``) and the server gets ``lifespan.startup.failed``.
+
+shutdown
+    1. send ``asgi_shutdown`` (the resources are still open);
+    2. close every resource, even when a receiver failed.
+
+    Both steps together are bounded by ``SHUTDOWN_TIMEOUT``; every failure is
+    logged with its traceback and reported in ``lifespan.shutdown.failed``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from typing import TYPE_CHECKING, Any
+
+from django.core.handlers.asgi import ASGIHandler
+
+from lifespan_container._phase import Failure, Tracker, describe
+from lifespan_container._runtime import Runtime, get_runtime
+from lifespan_container.conf import lifespan_settings
+from lifespan_container.exceptions import (
+    ShutdownFailedError,
+    StartupFailedError,
+    UnsupportedScopeError,
+)
+from lifespan_container.protocol import serve_lifespan
+from lifespan_container.signals import asgi_shutdown, asgi_startup, dispatch
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Mapping
+
+__all__ = ["LifespanHandler"]
+
+logger = logging.getLogger("lifespan_container")
+
+_SETTING = 'LIFESPAN_CONTAINER["{}"]'
+
+
+class LifespanHandler(ASGIHandler):
+    """An ``ASGIHandler`` that also answers the ASGI ``lifespan`` scope.
+
+    ``runtime`` is the container and lifecycle to drive; by default, the one the
+    ``lifespan_container`` app loaded from settings.
+    """
+
+    def __init__(self, runtime: Runtime | None = None) -> None:
+        super().__init__()
+        self._runtime = runtime
+
+    @property
+    def runtime(self) -> Runtime:
+        """The container and lifecycle this handler drives."""
+        if self._runtime is None:
+            self._runtime = get_runtime()
+        return self._runtime
+
+    async def __call__(
+        self,
+        scope: dict[str, Any],
+        receive: Callable[[], Awaitable[Mapping[str, Any]]],
+        send: Callable[[Mapping[str, Any]], Awaitable[None]],
+    ) -> None:
+        """Serve ``http`` with Django and ``lifespan`` with the container."""
+        kind = scope["type"]
+        if kind == "http":
+            await super().__call__(scope, receive, send)
+        elif kind == "lifespan":
+            await serve_lifespan(
+                receive,  # type: ignore[arg-type]
+                send,
+                startup=functools.partial(self.startup, scope),
+                shutdown=functools.partial(self.shutdown, scope),
+            )
+        else:
+            msg = (
+                f"This handler serves 'http' and 'lifespan' connections, not {kind!r}. To "
+                "serve websockets, route by protocol with Channels: application = "
+                "ProtocolTypeRouter({'http': django_app, 'lifespan': django_app, "
+                "'websocket': websocket_app}) where django_app = "
+                "lifespan_container.asgi.get_asgi_application()."
+            )
+            raise UnsupportedScopeError(msg)
+
+    async def startup(self, scope: Mapping[str, Any]) -> None:
+        """Open the resources, then send ``asgi_startup``; all or nothing, bounded."""
+        settings = lifespan_settings()
+        lifecycle = self.runtime.lifecycle
+        tracker = Tracker()
+        try:
+            async with asyncio.timeout(settings.startup_timeout) as deadline:
+                failures = await lifecycle.start(tracker) if lifecycle else []
+                if not failures:
+                    failures = await dispatch(
+                        asgi_startup,
+                        sender=type(self),
+                        tracker=tracker,
+                        fail_fast=True,
+                        scope=scope,
+                        state=scope.get("state"),
+                    )
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            reason = f"did not finish within {_SETTING.format('STARTUP_TIMEOUT')} " + (
+                f"({settings.startup_timeout:g} s)"
+            )
+            failures = [Failure(step, reason=reason) for step in tracker.interrupted] or [
+                Failure("startup", reason=reason)
+            ]
+        except BaseException:
+            # Cancelled by the server: still close what was opened.
+            if lifecycle:
+                await lifecycle.stop(settings.shutdown_timeout)
+            raise
+        if not failures:
+            return
+        message = f"Startup failed: {describe(failures)}."
+        if lifecycle:
+            rollback = await lifecycle.stop(settings.shutdown_timeout)
+            if rollback:
+                message += f" Closing the opened resources also failed: {describe(rollback)}."
+        logger.error(message)
+        raise StartupFailedError(message, failures) from _first_error(failures)
+
+    async def shutdown(self, scope: Mapping[str, Any]) -> None:
+        """Send ``asgi_shutdown``, then close the resources; bounded, never half way."""
+        settings = lifespan_settings()
+        lifecycle = self.runtime.lifecycle
+        tracker = Tracker()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + settings.shutdown_timeout
+        failures: list[Failure] = []
+        try:
+            async with asyncio.timeout_at(deadline) as timeout:
+                failures += await dispatch(
+                    asgi_shutdown,
+                    sender=type(self),
+                    tracker=tracker,
+                    fail_fast=False,
+                    scope=scope,
+                    state=scope.get("state"),
+                )
+        except TimeoutError:
+            if not timeout.expired():
+                raise
+            reason = (
+                f"did not finish within {_SETTING.format('SHUTDOWN_TIMEOUT')} "
+                f"({settings.shutdown_timeout:g} s)"
+            )
+            failures += [Failure(step, reason=reason) for step in tracker.interrupted]
+        if lifecycle:
+            failures += await lifecycle.stop(max(deadline - loop.time(), 0.0), tracker)
+        if failures:
+            message = f"Shutdown finished with errors: {describe(failures)}."
+            logger.error(message)
+            raise ShutdownFailedError(message, failures) from _first_error(failures)
+
+
+def _first_error(failures: list[Failure]) -> BaseException | None:
+    return next((failure.error for failure in failures if failure.error is not None), None)

@@ -1,0 +1,445 @@
+"""The life of a container's resources: ordered, concurrent, all-or-nothing, bounded.
+
+:class:`ResourceLifecycle` opens every ``providers.Resource`` of a
+dependency-injector container and closes it again. It imports nothing from
+Django, so it can be driven by the ASGI handler, by a test, or by a script.
+
+- **Order.** A resource opens after the resources it depends on (directly or
+  through other providers) and closes before them. Independent resources open and
+  close concurrently. Sync resources (generator functions, ``resources.Resource``
+  subclasses, plain callables) open and close in worker threads, so they neither
+  block the event loop nor wait for each other.
+- **All or nothing.** The first failure cancels the resources still opening; the
+  caller then calls :meth:`ResourceLifecycle.stop`, which closes whatever was
+  opened, including a sync resource whose thread finished after the cancellation.
+- **Shutdown never stops half way.** A failing close is logged with its traceback
+  and the others still close; the whole shutdown is bounded by a timeout and
+  every failure is returned together.
+- **Loop safety.** Each resource provider gets a guard (an overriding provider at
+  the bottom of its override stack). It hands out the opened value without any
+  ``Future`` wrapping, raises :class:`ResourcesNotStartedError` before startup
+  and after shutdown, and :class:`WrongEventLoopError` when a loop-bound (async)
+  resource is asked for from another event loop. Overrides a test puts on top of
+  the guard win, and an overridden resource is not opened at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import inspect
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from dependency_injector import providers, resources
+
+from lifespan_container._phase import Failure, Tracker, run_concurrently
+from lifespan_container.exceptions import ResourcesNotStartedError, WrongEventLoopError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from dependency_injector import containers
+
+__all__ = ["ResourceLifecycle"]
+
+logger = logging.getLogger("lifespan_container.resources")
+
+
+@dataclass(eq=False)
+class _Resource:
+    name: str
+    provider: providers.Resource[Any]
+    depends_on: tuple[str, ...]
+    in_thread: bool
+    guard: providers.Provider[Any] = field(init=False)
+
+    @property
+    def step(self) -> str:
+        return f"resource {self.name!r}"
+
+    @property
+    def overridden_by_user(self) -> bool:
+        return self.provider.last_overriding is not self.guard
+
+
+class ResourceLifecycle:
+    """Opens and closes every ``Resource`` provider of ``container``.
+
+    Create one per container instance: it installs its guards on the container's
+    resource providers when it is created.
+    """
+
+    def __init__(self, container: containers.Container) -> None:
+        self.container = container
+        self._resources = _discover(container)
+        self._order = _start_order(self._resources)
+        self._values: dict[str, object] = {}
+        self._opened: list[str] = []
+        self._threads: dict[str, asyncio.Future[object]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._started = False
+        for resource in self._resources.values():
+            resource.guard = providers.Callable(self._hand_out, resource.name)
+            # The guard returns plain values; async mode would wrap them in Futures.
+            resource.provider.disable_async_mode()
+            resource.provider.override(resource.guard)
+
+    # -- introspection -----------------------------------------------------------------
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The resource names (attribute paths on the container), in start order."""
+        return self._order
+
+    def dependencies(self, name: str) -> tuple[str, ...]:
+        """The resources ``name`` depends on, directly or through other providers."""
+        return self._resources[name].depends_on
+
+    @property
+    def started(self) -> bool:
+        """Whether :meth:`start` completed and :meth:`stop` has not run since."""
+        return self._started
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The event loop the resources were opened in, while any of them is open."""
+        return self._loop
+
+    def is_open(self, name: str) -> bool:
+        """Whether the resource ``name`` is open now."""
+        return name in self._values
+
+    # -- startup -----------------------------------------------------------------------
+
+    async def start(self, tracker: Tracker | None = None) -> list[Failure]:
+        """Open every resource; return the failures (empty when all opened).
+
+        On failure, the resources still opening are cancelled and the ones already
+        open stay open: call :meth:`stop` to close them (the handler always does).
+        A resource overridden by a test is not opened.
+        """
+        if self._opened or self._started:
+            msg = "The container's resources are already open; stop() them before start()."
+            raise RuntimeError(msg)
+        tracker = tracker or Tracker()
+        self._loop = asyncio.get_running_loop()
+        ready = {name: asyncio.Event() for name in self._resources}
+        in_thread = sum(resource.in_thread for resource in self._resources.values())
+        executor = ThreadPoolExecutor(in_thread, "lifespan-resource") if in_thread else None
+        try:
+            failures = await run_concurrently(
+                [
+                    (resource.step, self._open(resource, ready, tracker, executor))
+                    for resource in map(self._resources.__getitem__, self._order)
+                ],
+                fail_fast=True,
+            )
+        finally:
+            if executor is not None:
+                executor.shutdown(wait=False)
+        self._started = not failures
+        if not self._opened and not self._threads:
+            self._loop = None
+        return failures
+
+    async def _open(
+        self,
+        resource: _Resource,
+        ready: dict[str, asyncio.Event],
+        tracker: Tracker,
+        executor: ThreadPoolExecutor | None,
+    ) -> None:
+        for name in resource.depends_on:
+            await ready[name].wait()
+        if resource.overridden_by_user:
+            logger.info(
+                "Resource %r is overridden: not opened.",
+                resource.name,
+                extra={"resource": resource.name, "outcome": "overridden"},
+            )
+            ready[resource.name].set()
+            return
+        with tracker.step(resource.step):
+            started = time.perf_counter()
+            try:
+                value = await self._init(resource, executor)
+            except asyncio.CancelledError:
+                raise
+            except BaseException:
+                logger.exception(
+                    "Resource %r failed to open.",
+                    resource.name,
+                    extra={
+                        "resource": resource.name,
+                        "duration": time.perf_counter() - started,
+                        "outcome": "failed",
+                    },
+                )
+                raise
+            duration = time.perf_counter() - started
+        self._values[resource.name] = value
+        self._opened.append(resource.name)
+        logger.info(
+            "Opened resource %r in %.1f ms.",
+            resource.name,
+            duration * 1000,
+            extra={"resource": resource.name, "duration": duration, "outcome": "opened"},
+        )
+        ready[resource.name].set()
+
+    async def _init(self, resource: _Resource, executor: ThreadPoolExecutor | None) -> object:
+        provider = resource.provider
+        # Take the guard off for the real initialisation, and put it back after.
+        provider.reset_last_overriding()
+        try:
+            if not resource.in_thread:
+                value = provider.init()
+                return await value if inspect.isawaitable(value) else value
+            future = asyncio.get_running_loop().run_in_executor(
+                executor, functools.partial(contextvars.copy_context().run, provider.init)
+            )
+            try:
+                return await asyncio.shield(future)
+            except asyncio.CancelledError:
+                # A thread cannot be stopped: stop() closes what it opens when it ends.
+                self._threads[resource.name] = future
+                raise
+        finally:
+            provider.override(resource.guard)
+
+    # -- shutdown ----------------------------------------------------------------------
+
+    async def stop(self, timeout: float, tracker: Tracker | None = None) -> list[Failure]:
+        """Close every open resource within ``timeout`` seconds; return the failures.
+
+        A resource closes after the open resources that depend on it, and
+        independent resources close concurrently. A failing close is logged with
+        its traceback and does not stop the others. When ``timeout`` passes, the
+        closes still running are cancelled and reported with the ones left waiting.
+        """
+        tracker = tracker or Tracker()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        await self._collect_threads(deadline)
+
+        closing: dict[str, asyncio.Task[None]] = {}
+        dependents: dict[str, list[str]] = {name: [] for name in self._opened}
+        for name in self._opened:
+            for dependency in self._resources[name].depends_on:
+                if dependency in dependents:
+                    dependents[dependency].append(name)
+        for name in reversed(self._opened):
+            waits_for = [closing[d] for d in dependents[name]]
+            closing[name] = asyncio.ensure_future(
+                self._close(self._resources[name], waits_for, tracker)
+            )
+        self._started = False
+        failures = await _wait_until(deadline, closing, tracker, timeout)
+        if not self._opened:
+            self._loop = None
+        return failures
+
+    async def _close(
+        self, resource: _Resource, waits_for: list[asyncio.Task[None]], tracker: Tracker
+    ) -> None:
+        if waits_for:
+            await asyncio.wait(waits_for)
+        with tracker.step(resource.step):
+            started = time.perf_counter()
+            self._values.pop(resource.name, None)
+            self._opened.remove(resource.name)
+            try:
+                if resource.in_thread:
+                    await asyncio.to_thread(resource.provider.shutdown)
+                else:
+                    result = resource.provider.shutdown()
+                    if inspect.isawaitable(result):
+                        await result
+            except asyncio.CancelledError:
+                raise
+            except BaseException:
+                logger.exception(
+                    "Resource %r failed to close.",
+                    resource.name,
+                    extra={
+                        "resource": resource.name,
+                        "duration": time.perf_counter() - started,
+                        "outcome": "failed",
+                    },
+                )
+                raise
+        duration = time.perf_counter() - started
+        logger.info(
+            "Closed resource %r in %.1f ms.",
+            resource.name,
+            duration * 1000,
+            extra={"resource": resource.name, "duration": duration, "outcome": "closed"},
+        )
+
+    async def _collect_threads(self, deadline: float) -> None:
+        """Wait for sync resources whose opening was cancelled, to close them too."""
+        threads, self._threads = self._threads, {}
+        if not threads:
+            return
+        loop = asyncio.get_running_loop()
+        await asyncio.wait(threads.values(), timeout=max(deadline - loop.time(), 0))
+        for name, future in threads.items():
+            if future.done() and not future.cancelled() and future.exception() is None:
+                self._values[name] = future.result()
+                self._opened.append(name)
+            elif not future.done():
+                logger.error(
+                    "Resource %r is still opening in its thread; it cannot be closed.", name
+                )
+
+    # -- the guard ---------------------------------------------------------------------
+
+    def _hand_out(self, name: str) -> object:
+        try:
+            value = self._values[name]
+        except KeyError:
+            msg = (
+                f"Resource {name!r} is not open: the container's resources open in the ASGI "
+                "lifespan startup, and it has not run in this process (or shutdown already "
+                "ran). Serve the project with an ASGI server that sends the lifespan "
+                "(uvicorn, gunicorn with uvicorn's worker, hypercorn, granian); in tests, "
+                "run the code inside lifespan_container.testing.lifespan(application) or "
+                "override the provider."
+            )
+            raise ResourcesNotStartedError(msg) from None
+        if not self._resources[name].in_thread:
+            try:
+                running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+            except RuntimeError:  # a worker thread, e.g. a sync view under ASGI
+                running = None
+            if running is not None and running is not self._loop:
+                msg = (
+                    f"Resource {name!r} belongs to the event loop that ran the lifespan "
+                    "startup, and it was asked for from another event loop. Django's sync "
+                    "test Client and WSGI runserver run each async view in a new event loop: "
+                    "use django.test.AsyncClient or the httpx client from "
+                    "lifespan_container.testing, or override the provider in the test; "
+                    "serve with an ASGI server that sends the lifespan."
+                )
+                raise WrongEventLoopError(msg)
+        return value
+
+
+def _discover(container: containers.Container) -> dict[str, _Resource]:
+    """Find every Resource provider, named by its attribute path on the container."""
+    names: dict[providers.Provider[Any], str] = {}
+    _name_providers(container.providers, "", names)
+    found: dict[providers.Resource[Any], str] = {}
+    for provider in container.traverse(types=[providers.Resource]):
+        found[provider] = names.get(provider) or _anonymous_name(provider, found.values())
+    return {
+        name: _Resource(
+            name=name,
+            provider=provider,
+            depends_on=tuple(
+                found[dependency]
+                for dependency in provider.traverse(types=[providers.Resource])
+                if dependency in found and dependency is not provider
+            ),
+            in_thread=_opens_in_thread(provider),
+        )
+        for provider, name in found.items()
+    }
+
+
+def _name_providers(
+    members: dict[str, providers.Provider[Any]],
+    prefix: str,
+    names: dict[providers.Provider[Any], str],
+) -> None:
+    for attribute, provider in members.items():
+        names.setdefault(provider, prefix + attribute)
+        if isinstance(provider, providers.Container):
+            _name_providers(provider.providers, f"{prefix}{attribute}.", names)
+
+
+def _anonymous_name(provider: providers.Resource[Any], taken: Iterable[str]) -> str:
+    provides = getattr(provider.provides, "__wrapped__", provider.provides)
+    base = f"<{getattr(provides, '__qualname__', type(provides).__name__)}>"
+    taken = set(taken)
+    name, index = base, 2
+    while name in taken:
+        name, index = f"{base}#{index}", index + 1
+    return name
+
+
+def _opens_in_thread(provider: providers.Resource[Any]) -> bool:
+    """Whether opening ``provider`` is sync work, to be done off the event loop."""
+    provides: Callable[..., Any] | None = provider.provides
+    wrapped = getattr(provides, "__wrapped__", None)
+    if inspect.isasyncgenfunction(wrapped) or inspect.iscoroutinefunction(provides):
+        return False
+    if isinstance(provides, type):
+        if issubclass(provides, resources.AsyncResource):
+            return False
+        if hasattr(provides, "__aenter__") and not hasattr(provides, "__enter__"):
+            return False
+    # A dependency that is a coroutine (not an opened resource) needs the loop too.
+    return not any(
+        isinstance(dependency, providers.Coroutine)
+        or inspect.iscoroutinefunction(getattr(dependency, "provides", None))
+        for dependency in provider.traverse()
+        if not isinstance(dependency, providers.Resource)
+    )
+
+
+def _start_order(found: dict[str, _Resource]) -> tuple[str, ...]:
+    """Resource names with every resource after the ones it depends on."""
+    order: list[str] = []
+    placed: set[str] = set()
+    remaining = dict(found)
+    while remaining:
+        ready = [
+            name
+            for name, resource in remaining.items()
+            if all(dependency in placed for dependency in resource.depends_on)
+        ]
+        if not ready:
+            msg = f"The resources {sorted(remaining)} depend on each other in a cycle."
+            raise ValueError(msg)
+        for name in ready:
+            order.append(name)
+            placed.add(name)
+            del remaining[name]
+    return tuple(order)
+
+
+async def _wait_until(
+    deadline: float,
+    closing: dict[str, asyncio.Task[None]],
+    tracker: Tracker,
+    timeout: float,
+) -> list[Failure]:
+    """Wait for the closes until ``deadline``; cancel the rest; failures in closing order."""
+    loop = asyncio.get_running_loop()
+    if closing:
+        await asyncio.wait(closing.values(), timeout=max(deadline - loop.time(), 0))
+    hung = set(tracker.running)
+    timed_out = {name: task for name, task in closing.items() if not task.done()}
+    for task in timed_out.values():
+        task.cancel()
+    if timed_out:
+        await asyncio.wait(timed_out.values())
+    failures: list[Failure] = []
+    for name, task in closing.items():
+        step = f"resource {name!r}"
+        if name in timed_out:
+            reason = (
+                f"did not close within SHUTDOWN_TIMEOUT ({timeout:g} s)"
+                if step in hung
+                else f"was not closed: SHUTDOWN_TIMEOUT ({timeout:g} s) passed before its turn"
+            )
+            failures.append(Failure(step, reason=reason))
+        elif task.exception() is not None:
+            failures.append(Failure(step, task.exception()))
+    return failures

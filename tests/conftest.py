@@ -1,0 +1,60 @@
+"""Fixtures shared by the library's tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.dispatch import Signal
+
+SERVICES_REQUIRED = os.environ.get("LIFESPAN_CONTAINER_REQUIRE_SERVICES") == "1"
+
+
+def _reachable(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> str:
+    """A DSN for the local PostgreSQL; skips (or fails in CI) when it is unreachable."""
+    if not _reachable(5432):
+        message = "PostgreSQL is not reachable at 127.0.0.1:5432"
+        if SERVICES_REQUIRED:
+            pytest.fail(f"{message}, and LIFESPAN_CONTAINER_REQUIRE_SERVICES=1 requires it.")
+        pytest.skip(message)
+    return os.environ.get("LIFESPAN_CONTAINER_TEST_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """A URL for the local Redis; skips (or fails in CI) when it is unreachable."""
+    if not _reachable(6379):
+        message = "Redis is not reachable at 127.0.0.1:6379"
+        if SERVICES_REQUIRED:
+            pytest.fail(f"{message}, and LIFESPAN_CONTAINER_REQUIRE_SERVICES=1 requires it.")
+        pytest.skip(message)
+    return "redis://127.0.0.1:6379/0"
+
+
+Connect = Callable[[Signal, Callable[..., Any]], None]
+
+
+@pytest.fixture
+def connect() -> Iterator[Connect]:
+    """Connect receivers for one test; they are disconnected after it."""
+    connected: list[tuple[Signal, Callable[..., Any]]] = []
+
+    def _connect(signal: Signal, receiver: Callable[..., Any]) -> None:
+        signal.connect(receiver, weak=False)
+        connected.append((signal, receiver))
+
+    yield _connect
+    for signal, receiver in connected:
+        signal.disconnect(receiver)

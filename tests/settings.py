@@ -1,0 +1,19 @@
+"""Settings for the library's own tests."""
+
+SECRET_KEY = "tests-only"  # noqa: S105
+DEBUG = False
+ALLOWED_HOSTS = ["*"]
+USE_TZ = True
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "lifespan_container",
+]
+ROOT_URLCONF = "tests.urls"
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+LIFESPAN_CONTAINER = {
+    "CONTAINER": "tests.containers.Container",
+    "STARTUP_TIMEOUT": 10.0,
+    "SHUTDOWN_TIMEOUT": 10.0,
+}
+LOGGING_CONFIG = None
