@@ -28,7 +28,7 @@ def container_problems() -> list[Problem]:
             Problem(
                 "lifespan_container.E005",
                 f'settings.{SETTING}["CONTAINER"] is not set.',
-                'Set it to the dotted path of your container class, e.g. '
+                "Set it to the dotted path of your container class, e.g. "
                 '"myproject.containers.Container", or to None to use only the lifespan '
                 "signals.",
             )
@@ -134,7 +134,7 @@ def get_container() -> containers.Container:
     if container is None:
         msg = (
             f'settings.{SETTING}["CONTAINER"] is None, so this project has no container. '
-            'Set it to the dotted path of your container class, e.g. '
+            "Set it to the dotted path of your container class, e.g. "
             '"myproject.containers.Container".'
         )
         raise ImproperlyConfigured(msg)

@@ -21,7 +21,7 @@ from lifespan_container._runtime import container_problems
 from lifespan_container.conf import problems
 
 
-def check_settings(**kwargs: Any) -> list[CheckMessage]:
+def check_settings(**kwargs: Any) -> list[CheckMessage]:  # noqa: ARG001
     """Report every problem with ``settings.LIFESPAN_CONTAINER``."""
     return [
         Error(problem.msg, hint=problem.hint, id=problem.id)

@@ -89,8 +89,7 @@ def problems() -> list[Problem]:
                     f"lifespan_container.{check_id}",
                     f"settings.{SETTING}[{key!r}] must be a positive number of seconds, "
                     f"not {timeout!r}.",
-                    f"Set it to a number such as {DEFAULTS[key]!r}, or remove it for the "
-                    "default.",
+                    f"Set it to a number such as {DEFAULTS[key]!r}, or remove it for the default.",
                 )
             )
     return found

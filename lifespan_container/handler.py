@@ -47,8 +47,6 @@ __all__ = ["LifespanHandler"]
 
 logger = logging.getLogger("lifespan_container")
 
-_SETTING = 'LIFESPAN_CONTAINER["{}"]'
-
 
 class LifespanHandler(ASGIHandler):
     """An ``ASGIHandler`` that also answers the ASGI ``lifespan`` scope.
@@ -101,7 +99,7 @@ class LifespanHandler(ASGIHandler):
         lifecycle = self.runtime.lifecycle
         tracker = Tracker()
         try:
-            async with asyncio.timeout(settings.startup_timeout) as deadline:
+            async with asyncio.timeout(settings.startup_timeout):
                 failures = await lifecycle.start(tracker) if lifecycle else []
                 if not failures:
                     failures = await dispatch(
@@ -113,11 +111,8 @@ class LifespanHandler(ASGIHandler):
                         state=scope.get("state"),
                     )
         except TimeoutError:
-            if not deadline.expired():
-                raise
-            reason = f"did not finish within {_SETTING.format('STARTUP_TIMEOUT')} " + (
-                f"({settings.startup_timeout:g} s)"
-            )
+            # Steps report their own errors as failures: this can only be the deadline.
+            reason = f"did not finish within {_limit('STARTUP', settings.startup_timeout)}"
             failures = [Failure(step, reason=reason) for step in tracker.interrupted] or [
                 Failure("startup", reason=reason)
             ]
@@ -130,7 +125,9 @@ class LifespanHandler(ASGIHandler):
             return
         message = f"Startup failed: {describe(failures)}."
         if lifecycle:
-            rollback = await lifecycle.stop(settings.shutdown_timeout)
+            rollback = await lifecycle.stop(
+                settings.shutdown_timeout, limit=_limit("SHUTDOWN", settings.shutdown_timeout)
+            )
             if rollback:
                 message += f" Closing the opened resources also failed: {describe(rollback)}."
         logger.error(message)
@@ -145,7 +142,7 @@ class LifespanHandler(ASGIHandler):
         deadline = loop.time() + settings.shutdown_timeout
         failures: list[Failure] = []
         try:
-            async with asyncio.timeout_at(deadline) as timeout:
+            async with asyncio.timeout_at(deadline):
                 failures += await dispatch(
                     asgi_shutdown,
                     sender=type(self),
@@ -155,19 +152,22 @@ class LifespanHandler(ASGIHandler):
                     state=scope.get("state"),
                 )
         except TimeoutError:
-            if not timeout.expired():
-                raise
-            reason = (
-                f"did not finish within {_SETTING.format('SHUTDOWN_TIMEOUT')} "
-                f"({settings.shutdown_timeout:g} s)"
-            )
+            reason = f"did not finish within {_limit('SHUTDOWN', settings.shutdown_timeout)}"
             failures += [Failure(step, reason=reason) for step in tracker.interrupted]
         if lifecycle:
-            failures += await lifecycle.stop(max(deadline - loop.time(), 0.0), tracker)
+            failures += await lifecycle.stop(
+                max(deadline - loop.time(), 0.0),
+                tracker,
+                limit=_limit("SHUTDOWN", settings.shutdown_timeout),
+            )
         if failures:
             message = f"Shutdown finished with errors: {describe(failures)}."
             logger.error(message)
             raise ShutdownFailedError(message, failures) from _first_error(failures)
+
+
+def _limit(phase: str, seconds: float) -> str:
+    return f'LIFESPAN_CONTAINER["{phase}_TIMEOUT"] ({seconds:g} s)'
 
 
 def _first_error(failures: list[Failure]) -> BaseException | None:

@@ -80,7 +80,7 @@ class ResourceLifecycle:
         self._order = _start_order(self._resources)
         self._values: dict[str, object] = {}
         self._opened: list[str] = []
-        self._threads: dict[str, asyncio.Future[object]] = {}
+        self._threads: dict[str, asyncio.Future[Any]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._started = False
         for resource in self._resources.values():
@@ -214,8 +214,12 @@ class ResourceLifecycle:
 
     # -- shutdown ----------------------------------------------------------------------
 
-    async def stop(self, timeout: float, tracker: Tracker | None = None) -> list[Failure]:
+    async def stop(
+        self, timeout: float, tracker: Tracker | None = None, *, limit: str = ""
+    ) -> list[Failure]:
         """Close every open resource within ``timeout`` seconds; return the failures.
+
+        ``limit`` names the time limit in failure reasons (default: the seconds).
 
         A resource closes after the open resources that depend on it, and
         independent resources close concurrently. A failing close is logged with
@@ -233,13 +237,15 @@ class ResourceLifecycle:
             for dependency in self._resources[name].depends_on:
                 if dependency in dependents:
                     dependents[dependency].append(name)
-        for name in reversed(self._opened):
+        # Reverse start order, not completion order, so reports list failures stably.
+        for name in sorted(self._opened, key=self._order.index, reverse=True):
             waits_for = [closing[d] for d in dependents[name]]
             closing[name] = asyncio.ensure_future(
                 self._close(self._resources[name], waits_for, tracker)
             )
         self._started = False
-        failures = await _wait_until(deadline, closing, tracker, timeout)
+        limit = limit or f"the time limit ({timeout:g} s)"
+        failures = await _wait_until(deadline, closing, tracker, limit)
         if not self._opened:
             self._loop = None
         return failures
@@ -331,25 +337,28 @@ class ResourceLifecycle:
 
 
 def _discover(container: containers.Container) -> dict[str, _Resource]:
-    """Find every Resource provider, named by its attribute path on the container."""
+    """Find every Resource provider, named by its attribute path, in declaration order."""
     names: dict[providers.Provider[Any], str] = {}
     _name_providers(container.providers, "", names)
-    found: dict[providers.Resource[Any], str] = {}
+    found: dict[providers.Resource[Any], str] = {
+        provider: name
+        for provider, name in names.items()
+        if isinstance(provider, providers.Resource)
+    }
+    # Resources nested inside other providers have no attribute name of their own.
     for provider in container.traverse(types=[providers.Resource]):
-        found[provider] = names.get(provider) or _anonymous_name(provider, found.values())
-    return {
-        name: _Resource(
+        if provider not in found:
+            found[provider] = _anonymous_name(provider, found.values())
+    discovered: dict[str, _Resource] = {}
+    for provider, name in found.items():
+        reachable = set(provider.traverse(types=[providers.Resource]))
+        discovered[name] = _Resource(
             name=name,
             provider=provider,
-            depends_on=tuple(
-                found[dependency]
-                for dependency in provider.traverse(types=[providers.Resource])
-                if dependency in found and dependency is not provider
-            ),
+            depends_on=tuple(found[d] for d in found if d is not provider and d in reachable),
             in_thread=_opens_in_thread(provider),
         )
-        for provider, name in found.items()
-    }
+    return discovered
 
 
 def _name_providers(
@@ -360,7 +369,8 @@ def _name_providers(
     for attribute, provider in members.items():
         names.setdefault(provider, prefix + attribute)
         if isinstance(provider, providers.Container):
-            _name_providers(provider.providers, f"{prefix}{attribute}.", names)
+            nested: containers.Container = provider.container
+            _name_providers(nested.providers, f"{prefix}{attribute}.", names)
 
 
 def _anonymous_name(provider: providers.Resource[Any], taken: Iterable[str]) -> str:
@@ -385,10 +395,11 @@ def _opens_in_thread(provider: providers.Resource[Any]) -> bool:
         if hasattr(provides, "__aenter__") and not hasattr(provides, "__enter__"):
             return False
     # A dependency that is a coroutine (not an opened resource) needs the loop too.
+    dependencies: list[providers.Provider[Any]] = list(provider.traverse())
     return not any(
         isinstance(dependency, providers.Coroutine)
         or inspect.iscoroutinefunction(getattr(dependency, "provides", None))
-        for dependency in provider.traverse()
+        for dependency in dependencies
         if not isinstance(dependency, providers.Resource)
     )
 
@@ -418,7 +429,7 @@ async def _wait_until(
     deadline: float,
     closing: dict[str, asyncio.Task[None]],
     tracker: Tracker,
-    timeout: float,
+    limit: str,
 ) -> list[Failure]:
     """Wait for the closes until ``deadline``; cancel the rest; failures in closing order."""
     loop = asyncio.get_running_loop()
@@ -435,9 +446,9 @@ async def _wait_until(
         step = f"resource {name!r}"
         if name in timed_out:
             reason = (
-                f"did not close within SHUTDOWN_TIMEOUT ({timeout:g} s)"
+                f"did not close within {limit}"
                 if step in hung
-                else f"was not closed: SHUTDOWN_TIMEOUT ({timeout:g} s) passed before its turn"
+                else f"was not closed: {limit} passed before its turn"
             )
             failures.append(Failure(step, reason=reason))
         elif task.exception() is not None:

@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("lifespan_container")
 
 
-
 async def serve_lifespan(
     receive: ASGIReceiveCallable,
     send: ASGISendCallable,

@@ -88,9 +88,7 @@ async def dispatch(
     return await run_concurrently(steps, fail_fast=fail_fast)
 
 
-async def _call(
-    receiver: Callable[..., Any], step: str, tracker: Tracker, **kwargs: Any
-) -> None:
+async def _call(receiver: Callable[..., Any], step: str, tracker: Tracker, **kwargs: Any) -> None:
     with tracker.step(step):
         try:
             await receiver(**kwargs)

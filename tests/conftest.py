@@ -29,7 +29,9 @@ def postgres_dsn() -> str:
         if SERVICES_REQUIRED:
             pytest.fail(f"{message}, and LIFESPAN_CONTAINER_REQUIRE_SERVICES=1 requires it.")
         pytest.skip(message)
-    return os.environ.get("LIFESPAN_CONTAINER_TEST_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+    return os.environ.get(
+        "LIFESPAN_CONTAINER_TEST_DSN", "postgresql://postgres@127.0.0.1:5432/test"
+    )
 
 
 @pytest.fixture(scope="session")

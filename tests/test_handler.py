@@ -93,7 +93,9 @@ async def test_startup_and_shutdown_send_signals_and_complete(
     await lifespan.finish()
 
 
-async def test_sync_receivers_run_off_the_event_loop(app: LifespanHandler, connect: Connect) -> None:
+async def test_sync_receivers_run_off_the_event_loop(
+    app: LifespanHandler, connect: Connect
+) -> None:
     """A sync receiver runs in a worker thread, not in the thread of the event loop."""
     connect(asgi_startup, record_sync)
     lifespan = Lifespan(app)

@@ -1,0 +1,111 @@
+"""Start a real ASGI server as a process on 127.0.0.1, and always stop it by its PID."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+# Bounds for the test harness itself (how long a server may take to come up or exit);
+# never an expectation about speed.
+START_WITHIN = 30.0
+EXIT_WITHIN = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Server:
+    """One server process with its output captured in files."""
+
+    def __init__(self, argv: Sequence[str], env: dict[str, str], workdir: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        argv = [arg.replace("{port}", str(self.port)) for arg in argv]
+        self._stdout = (workdir / "stdout.log").open("wb")
+        self._stderr_path = workdir / "stderr.log"
+        self._stderr = self._stderr_path.open("wb")
+        self.process = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
+            stdout=self._stdout,
+            stderr=self._stderr,
+        )
+
+    @property
+    def stderr(self) -> str:
+        return self._stderr_path.read_text(encoding="utf-8", errors="replace")
+
+    def wait_until_serving(self, path: str) -> httpx.Response:
+        """Poll ``path`` until the server answers (bounded), and return the response."""
+        deadline = time.monotonic() + START_WITHIN
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                msg = f"server exited with {self.process.returncode}:\n{self.stderr}"
+                raise AssertionError(msg)
+            with contextlib.suppress(httpx.TransportError):
+                return httpx.get(self.url + path, timeout=5)
+            time.sleep(0.05)
+        msg = f"server did not answer within {START_WITHIN} s:\n{self.stderr}"
+        raise AssertionError(msg)
+
+    def signal(self, signum: int) -> None:
+        os.kill(self.process.pid, signum)
+
+    def wait(self) -> int:
+        """Wait for the process to exit (bounded) and return its exit code."""
+        try:
+            return self.process.wait(timeout=EXIT_WITHIN)
+        except subprocess.TimeoutExpired:
+            msg = f"server did not exit within {EXIT_WITHIN} s:\n{self.stderr}"
+            raise AssertionError(msg) from None
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=EXIT_WITHIN)
+        self._stdout.close()
+        self._stderr.close()
+
+
+@contextlib.contextmanager
+def serve(argv: Sequence[str], env: dict[str, str], workdir: Path) -> Iterator[Server]:
+    server = Server(argv, env, workdir)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def uvicorn(*extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "tests.project.asgi:application",
+        "--lifespan",
+        "on",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "{port}",
+        "--no-access-log",
+        *extra,
+    ]
+
+
+SIGTERM = signal.SIGTERM

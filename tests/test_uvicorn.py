@@ -1,0 +1,75 @@
+"""The handler under a real `uvicorn --lifespan on` process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.project.events import read
+from tests.servers import SIGTERM, serve, uvicorn
+
+pytestmark = pytest.mark.server
+
+
+def env(events: Path, **extra: str) -> dict[str, str]:
+    return {"DJANGO_SETTINGS_MODULE": "tests.project.settings", "LC_EVENTS": str(events), **extra}
+
+
+def test_serves_with_resources_open_and_shuts_down_once_on_sigterm(tmp_path: Path) -> None:
+    """Startup runs once before the first request; SIGTERM runs shutdown once.
+
+    uvicorn (0.29 and later) re-raises the captured SIGTERM once its graceful
+    shutdown is complete, so the process ends "killed by SIGTERM" (-15; 143 in a
+    shell) rather than with 0: that is uvicorn's doing, after a clean shutdown.
+    """
+    events = tmp_path / "events.log"
+    with serve(uvicorn(), env(events), tmp_path) as server:
+        response = server.wait_until_serving("/resources")
+        assert response.status_code == 200
+        assert response.json() == {"http": "http-client", "cache": "cache", "state": []}
+        server.signal(SIGTERM)
+        assert server.wait() == -SIGTERM
+        assert "Application shutdown complete." in server.stderr
+
+    log = [event for _, event in read(events)]
+    assert {pid for pid, _ in read(events)} == {server.process.pid}
+    # The two independent resources open (and close) concurrently, in either order.
+    assert sorted(log[:2]) == ["open cache", "open http"]
+    assert log[2:5] == ["startup receiver", "request", "shutdown receiver"]
+    assert sorted(log[5:]) == ["close cache", "close http"]
+
+
+def test_failing_startup_receiver_makes_uvicorn_exit_3(tmp_path: Path) -> None:
+    """uvicorn exits 3 and prints the receiver's name and error; resources were closed."""
+    events = tmp_path / "events.log"
+    with serve(uvicorn(), env(events, LC_FAILING_RECEIVER="1"), tmp_path) as server:
+        assert server.wait() == 3
+        stderr = server.stderr
+    assert (
+        "Startup failed: receiver 'tests.project.apps.warm_search_index' raised "
+        "RuntimeError: search index missing." in stderr
+    )
+    assert "Traceback" in stderr  # the receiver's traceback is logged
+    assert "request" not in [event for _, event in read(events)]
+    assert sorted(event for _, event in read(events) if "close" in event) == [
+        "close cache",
+        "close http",
+    ]
+
+
+def test_failing_resource_makes_uvicorn_exit_3_and_closes_its_siblings(tmp_path: Path) -> None:
+    """uvicorn exits 3 naming the provider and its error; opened siblings were closed."""
+    events = tmp_path / "events.log"
+    container = "tests.project.containers.FailingContainer"
+    with serve(uvicorn(), env(events, LC_CONTAINER=container), tmp_path) as server:
+        assert server.wait() == 3
+        stderr = server.stderr
+    assert (
+        "Startup failed: resource 'db_pool' raised ConnectionRefusedError: could not connect "
+        "to 10.255.255.1:5432." in stderr
+    )
+    log = [event for _, event in read(events)]
+    assert sorted(e for e in log if e.startswith("open")) == ["open cache", "open http"]
+    assert sorted(e for e in log if e.startswith("close")) == ["close cache", "close http"]
+    assert "startup receiver" not in log
