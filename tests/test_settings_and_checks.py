@@ -47,7 +47,10 @@ def test_e002_unknown_keys(settings: SettingsWrapper) -> None:
 @pytest.mark.parametrize("bad", [0, -1, "30", True, float("inf"), float("nan"), None])
 @pytest.mark.parametrize(
     ("key", "check_id"),
-    [("STARTUP_TIMEOUT", "lifespan_container.E003"), ("SHUTDOWN_TIMEOUT", "lifespan_container.E004")],
+    [
+        ("STARTUP_TIMEOUT", "lifespan_container.E003"),
+        ("SHUTDOWN_TIMEOUT", "lifespan_container.E004"),
+    ],
 )
 def test_e003_e004_timeouts_must_be_positive_numbers(
     settings: SettingsWrapper, key: str, check_id: str, bad: object

@@ -1,0 +1,106 @@
+"""Every task of the project: lint, typing, tests on the Python x Django pairs, docs, demo.
+
+Run through the bootstrap (``python3 tools/dev.py test``), which installs nox and
+uv into ``.venv-dev`` and finds pyenv's interpreters. Sessions create their own
+virtualenvs with uv.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import nox
+
+nox.needs_version = ">=2025.2.9"
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.reuse_venv = "yes"
+nox.options.error_on_missing_interpreters = False
+nox.options.sessions = ["lint", "typing", "tests"]
+
+ROOT = Path(__file__).parent
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+
+# The oldest and the newest supported pair run by default; CI runs them all.
+DEFAULT_PAIRS = [("3.11", "5.2"), ("3.13", "6.1")]
+ALL_PAIRS = [("3.11", "5.2"), ("3.12", "5.2"), ("3.12", "6.0"), ("3.13", "6.0"), ("3.13", "6.1")]
+PAIRS = ALL_PAIRS if os.environ.get("NOX_ALL_PAIRS") == "1" else DEFAULT_PAIRS
+
+
+def group(name: str) -> list[str]:
+    return list(nox.project.dependency_groups(PYPROJECT, name))
+
+
+def build_wheel(session: nox.Session) -> Path:
+    """Build the wheel into a fresh directory (or use NOX_WHEEL, built once by CI)."""
+    if wheel := os.environ.get("NOX_WHEEL"):
+        return Path(wheel).resolve()
+    out = Path(tempfile.mkdtemp(prefix="lc-wheel-"))
+    session.run("uv", "build", "--wheel", "--out-dir", str(out), str(ROOT), external=True)
+    [wheel_path] = out.glob("*.whl")
+    return wheel_path
+
+
+@nox.session(python="3.11")
+def lint(session: nox.Session) -> None:
+    """Ruff: lint and formatting."""
+    session.install(*group("lint"))
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python="3.11")
+def typing(session: nox.Session) -> None:
+    """mypy --strict over the package, the tests and the typing tests."""
+    session.install("-e", ".", *group("typing"))
+    session.run("mypy", "--strict", *session.posargs)
+
+
+@nox.session
+@nox.parametrize(("python", "django"), PAIRS, ids=[f"py{p}-django{d}" for p, d in PAIRS])
+def tests(session: nox.Session, django: str) -> None:
+    """The suite against the installed wheel, with branch coverage.
+
+    The tests run from a copy outside the source tree, so ``import lifespan_container``
+    finds the installed wheel and not the checkout.
+    """
+    wheel = build_wheel(session)
+    session.install(str(wheel), f"django~={django}.0", *group("tests"))
+    workdir = Path(session.create_tmp()) / "suite"
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    shutil.copytree(ROOT / "tests", workdir / "tests")
+    shutil.copy(ROOT / "pyproject.toml", workdir / "pyproject.toml")
+    session.chdir(workdir)
+    session.run(
+        "python",
+        "-c",
+        "import lifespan_container, django, sys; "
+        "assert 'site-packages' in lifespan_container.__file__, lifespan_container.__file__; "
+        "print('testing', lifespan_container.__file__, 'with Django', django.__version__, "
+        "'on Python', sys.version.split()[0])",
+    )
+    session.run("coverage", "erase")
+    session.run(
+        "coverage",
+        "run",
+        "-m",
+        "pytest",
+        "-W",
+        "error::ResourceWarning",
+        *session.posargs,
+        env={"PYTHONDEVMODE": "1"},
+    )
+    session.run("coverage", "combine", "--quiet")
+    session.run("coverage", "report")
+
+
+@nox.session(python="3.11")
+def benchmarks(session: nox.Session) -> None:
+    """Print the benchmark ratios (they report; they never fail the build)."""
+    session.install(str(build_wheel(session)), *group("benchmarks"))
+    session.chdir(ROOT / "benchmarks")
+    session.run("python", "handler_overhead.py", "--rounds", "30", "--requests", "150")
+    session.run("python", "startup.py")
