@@ -72,7 +72,9 @@ def tests(session: nox.Session, django: str) -> None:
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     shutil.copytree(ROOT / "tests", workdir / "tests")
-    shutil.copy(ROOT / "pyproject.toml", workdir / "pyproject.toml")
+    shutil.copytree(ROOT / "docs", workdir / "docs")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, workdir / name)
     session.chdir(workdir)
     session.run(
         "python",
