@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dependency_injector import containers
 from django.apps import apps
@@ -12,10 +12,10 @@ from django.utils.module_loading import import_string
 from lifespan_container.conf import SETTING, Problem, raw
 from lifespan_container.lifecycle import ResourceLifecycle
 
-if TYPE_CHECKING:
-    from lifespan_container.apps import LifespanContainerConfig
-
 APP = "lifespan_container"
+
+_current: Runtime | None = None
+"""The runtime of this process; read on every injected call, so kept in a global."""
 
 
 def container_problems() -> list[Problem]:
@@ -104,23 +104,39 @@ def load_runtime() -> Runtime:
     return Runtime(load_container_class(path)())
 
 
-def _app_config() -> LifespanContainerConfig:
+def get_runtime() -> Runtime:
+    """The runtime of this process, loaded once (when the app is ready, or on first use)."""
+    if _current is None:
+        require_installed()
+        set_runtime(load_runtime())
+    assert _current is not None  # noqa: S101 (set_runtime just set it)
+    return _current
+
+
+def require_installed() -> None:
+    """Raise ``ImproperlyConfigured`` unless the app is in ``INSTALLED_APPS``."""
     if not apps.is_installed(APP):
         msg = (
             f"'{APP}' is not in INSTALLED_APPS. Add it there: the app loads the container "
             "named in settings.LIFESPAN_CONTAINER and registers the system checks."
         )
         raise ImproperlyConfigured(msg)
-    config: LifespanContainerConfig = apps.get_app_config(APP)  # type: ignore[assignment]
-    return config
 
 
-def get_runtime() -> Runtime:
-    """The runtime of this process, loaded once when the app is ready."""
-    config = _app_config()
-    if config.runtime is None:
-        config.runtime = load_runtime()
-    return config.runtime
+def set_runtime(runtime: Runtime | None) -> Runtime | None:
+    """Make ``runtime`` the process's runtime; return the previous one.
+
+    The app calls it once when Django is ready; test helpers use it to swap in
+    another container and put the previous one back.
+    """
+    global _current
+    previous, _current = _current, runtime
+    if previous is not runtime:
+        # Injected views resolved their markers against the previous container.
+        from lifespan_container.injection import forget_resolutions  # noqa: PLC0415
+
+        forget_resolutions()
+    return previous
 
 
 def get_container() -> containers.Container:

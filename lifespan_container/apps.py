@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from django.apps import AppConfig
 from django.core import checks as django_checks
-
-if TYPE_CHECKING:
-    from lifespan_container._runtime import Runtime
 
 
 class LifespanContainerConfig(AppConfig):
@@ -18,8 +13,6 @@ class LifespanContainerConfig(AppConfig):
     verbose_name = "Lifespan container"
     default_auto_field = "django.db.models.BigAutoField"
 
-    runtime: Runtime | None = None
-
     def ready(self) -> None:
         """Register the checks; load the container when its setting is valid.
 
@@ -27,9 +20,14 @@ class LifespanContainerConfig(AppConfig):
         with the fix, and ``get_asgi_application()`` refuses to start with it.
         """
         from lifespan_container import checks  # noqa: PLC0415
-        from lifespan_container._runtime import container_problems, load_runtime  # noqa: PLC0415
+        from lifespan_container._runtime import (  # noqa: PLC0415
+            container_problems,
+            load_runtime,
+            set_runtime,
+        )
         from lifespan_container.conf import problems  # noqa: PLC0415
 
         django_checks.register(checks.check_settings)
+        django_checks.register(checks.check_injections)
         if not problems() and not container_problems():
-            self.runtime = load_runtime()
+            set_runtime(load_runtime())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import django
 from django.core.exceptions import ImproperlyConfigured
 
-from lifespan_container._runtime import container_problems, get_runtime
+from lifespan_container._runtime import container_problems, get_runtime, require_installed
 from lifespan_container.conf import problems
 from lifespan_container.handler import LifespanHandler
 
@@ -22,6 +22,7 @@ def get_asgi_application() -> LifespanHandler:
     serving without resources.
     """
     django.setup(set_prefix=False)
+    require_installed()
     found = [*problems(), *container_problems()]
     if found:
         raise ImproperlyConfigured(" ".join(map(str, found)))

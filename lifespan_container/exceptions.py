@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from lifespan_container._phase import Failure
 
 __all__ = [
+    "InjectionError",
     "LifespanContainerError",
     "ResourcesNotStartedError",
     "ShutdownFailedError",
@@ -74,4 +75,12 @@ class UnsupportedScopeError(LifespanContainerError, ValueError):
     """The handler got an ASGI scope it does not serve (for example ``websocket``).
 
     It is a ``ValueError``, as Django's own handler raises for such scopes.
+    """
+
+
+class InjectionError(LifespanContainerError):
+    """``@inject`` cannot give a view what its ``Provide[...]`` markers ask for.
+
+    The message names the view, the parameter and how to fix it. The same
+    problems are reported earlier by ``manage.py check`` (``lifespan_container.E101``).
     """

@@ -41,7 +41,7 @@ from lifespan_container.protocol import serve_lifespan
 from lifespan_container.signals import asgi_shutdown, asgi_startup, dispatch
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Mapping
+    from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 
 __all__ = ["LifespanHandler"]
 
@@ -68,18 +68,21 @@ class LifespanHandler(ASGIHandler):
 
     async def __call__(
         self,
-        scope: dict[str, Any],
+        scope: MutableMapping[str, Any],
         receive: Callable[[], Awaitable[Mapping[str, Any]]],
-        send: Callable[[Mapping[str, Any]], Awaitable[None]],
+        send: Callable[[MutableMapping[str, Any]], Awaitable[None]],
     ) -> None:
-        """Serve ``http`` with Django and ``lifespan`` with the container."""
+        """Serve ``http`` with Django and ``lifespan`` with the container.
+
+        The types are the broadest an ASGI server or httpx's ``ASGITransport`` passes.
+        """
         kind = scope["type"]
         if kind == "http":
-            await super().__call__(scope, receive, send)
+            await super().__call__(scope, receive, send)  # type: ignore[arg-type]
         elif kind == "lifespan":
             await serve_lifespan(
                 receive,  # type: ignore[arg-type]
-                send,
+                send,  # type: ignore[arg-type]
                 startup=functools.partial(self.startup, scope),
                 shutdown=functools.partial(self.shutdown, scope),
             )

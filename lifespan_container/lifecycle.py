@@ -30,11 +30,14 @@ import contextvars
 import functools
 import inspect
 import logging
+import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
+from asgiref.sync import SyncToAsync
 from dependency_injector import providers, resources
 
 from lifespan_container._phase import Failure, Tracker, run_concurrently
@@ -48,6 +51,12 @@ if TYPE_CHECKING:
 __all__ = ["ResourceLifecycle"]
 
 logger = logging.getLogger("lifespan_container.resources")
+
+OVERRIDDEN: Final = object()
+"""What a :meth:`ResourceLifecycle.getter` returns for a provider a test overrides."""
+
+# Threads the lifecycle opens sync resources in: they may use loop-bound resources.
+_opening_thread = threading.local()
 
 
 @dataclass(eq=False)
@@ -77,11 +86,14 @@ class ResourceLifecycle:
     def __init__(self, container: containers.Container) -> None:
         self.container = container
         self._resources = _discover(container)
+        self._loop_bound = frozenset(n for n, r in self._resources.items() if not r.in_thread)
         self._order = _start_order(self._resources)
         self._values: dict[str, object] = {}
         self._opened: list[str] = []
         self._threads: dict[str, asyncio.Future[Any]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.owner: object = None
+        """``here()`` in the resources' loop while they are open (see :meth:`fast_path`)."""
         self._started = False
         for resource in self._resources.values():
             resource.guard = providers.Callable(self._hand_out, resource.name)
@@ -128,6 +140,7 @@ class ResourceLifecycle:
             raise RuntimeError(msg)
         tracker = tracker or Tracker()
         self._loop = asyncio.get_running_loop()
+        self.owner = _owner_of(self._loop)
         ready = {name: asyncio.Event() for name in self._resources}
         in_thread = sum(resource.in_thread for resource in self._resources.values())
         executor = ThreadPoolExecutor(in_thread, "lifespan-resource") if in_thread else None
@@ -144,7 +157,7 @@ class ResourceLifecycle:
                 executor.shutdown(wait=False)
         self._started = not failures
         if not self._opened and not self._threads:
-            self._loop = None
+            self._loop = self.owner = None
         return failures
 
     async def _open(
@@ -200,8 +213,12 @@ class ResourceLifecycle:
             if not resource.in_thread:
                 value = provider.init()
                 return await value if inspect.isawaitable(value) else value
-            future = asyncio.get_running_loop().run_in_executor(
-                executor, functools.partial(contextvars.copy_context().run, provider.init)
+            loop = asyncio.get_running_loop()
+            future = loop.run_in_executor(
+                executor,
+                functools.partial(
+                    contextvars.copy_context().run, _open_in_thread, loop, provider.init
+                ),
             )
             try:
                 return await asyncio.shield(future)
@@ -247,7 +264,7 @@ class ResourceLifecycle:
         limit = limit or f"the time limit ({timeout:g} s)"
         failures = await _wait_until(deadline, closing, tracker, limit)
         if not self._opened:
-            self._loop = None
+            self._loop = self.owner = None
         return failures
 
     async def _close(
@@ -303,7 +320,30 @@ class ResourceLifecycle:
                     "Resource %r is still opening in its thread; it cannot be closed.", name
                 )
 
+    # -- handing resources out ----------------------------------------------------------
+
+    def fast_path(
+        self, provider: providers.Provider[Any]
+    ) -> tuple[str, providers.Provider[Any], dict[str, object], bool] | None:
+        """What a caller needs to hand out ``provider``'s open value without calling it.
+
+        ``(name, guard, values, loop_bound)``, or ``None`` if ``provider`` is not a
+        resource of this lifecycle. The value may be handed out as ``values[name]``
+        when ``provider.last_overriding is guard`` (no test overrides it) and, for a
+        loop-bound resource, ``here() == lifecycle.owner``. Anything else must go
+        through :meth:`hand_out`, which applies every check and raises the right
+        error. ``@inject`` inlines this, to cost a few lookups per call.
+        """
+        resource = next((r for r in self._resources.values() if r.provider is provider), None)
+        if resource is None:
+            return None
+        return resource.name, resource.guard, self._values, resource.name in self._loop_bound
+
     # -- the guard ---------------------------------------------------------------------
+
+    def hand_out(self, name: str) -> object:
+        """The open value of the resource ``name``, after every check (the guard's)."""
+        return self._hand_out(name)
 
     def _hand_out(self, name: str) -> object:
         try:
@@ -318,22 +358,74 @@ class ResourceLifecycle:
                 "override the provider."
             )
             raise ResourcesNotStartedError(msg) from None
-        if not self._resources[name].in_thread:
-            try:
-                running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-            except RuntimeError:  # a worker thread, e.g. a sync view under ASGI
-                running = None
-            if running is not None and running is not self._loop:
-                msg = (
-                    f"Resource {name!r} belongs to the event loop that ran the lifespan "
-                    "startup, and it was asked for from another event loop. Django's sync "
-                    "test Client and WSGI runserver run each async view in a new event loop: "
-                    "use django.test.AsyncClient or the httpx client from "
-                    "lifespan_container.testing, or override the provider in the test; "
-                    "serve with an ASGI server that sends the lifespan."
-                )
-                raise WrongEventLoopError(msg)
+        if name in self._loop_bound:
+            loop = asyncio._get_running_loop()  # noqa: SLF001 (the C fast path, no exception)
+            if loop is None:
+                loop = _loop_of_this_thread()
+                if loop is not self._loop:
+                    raise WrongEventLoopError(_wrong_thread_message(name))
+            elif loop is not self._loop:
+                raise WrongEventLoopError(_wrong_loop_message(name))
         return value
+
+
+if sys.version_info >= (3, 12):
+    here: Callable[[], object] = asyncio._get_running_loop  # noqa: SLF001
+    """Identifies the running loop cheaply: since Python 3.12, the loop itself."""
+
+    def _owner_of(loop: asyncio.AbstractEventLoop) -> object:
+        return loop
+
+else:
+    # Python 3.11's _get_running_loop() makes a getpid() system call on every call.
+    # A thread runs one loop at a time, so the loop's thread identifies it while it
+    # serves; a mismatch goes to hand_out(), which checks the running loop itself.
+    here = threading.get_ident
+
+    def _owner_of(loop: asyncio.AbstractEventLoop) -> object:  # noqa: ARG001
+        return threading.get_ident()
+
+
+def _open_in_thread(loop: asyncio.AbstractEventLoop, init: Callable[[], object]) -> object:
+    _opening_thread.loop = loop
+    try:
+        return init()
+    finally:
+        del _opening_thread.loop
+
+
+def _loop_of_this_thread() -> asyncio.AbstractEventLoop | None:
+    """The event loop a worker thread belongs to, if any.
+
+    A sync view under an ASGI server runs in a thread started by asgiref's
+    ``SyncToAsync``, which records the serving loop so that ``async_to_sync`` can
+    run coroutines there. The lifecycle's own threads record theirs.
+    """
+    loop: asyncio.AbstractEventLoop | None = getattr(_opening_thread, "loop", None)
+    if loop is None:
+        loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+    return loop
+
+
+def _wrong_loop_message(name: str) -> str:
+    return (
+        f"Resource {name!r} belongs to the event loop that ran the lifespan startup, and it "
+        "was asked for from another event loop. Django's sync test Client and WSGI runserver "
+        "run each async view in a new event loop: use django.test.AsyncClient or the httpx "
+        "client from lifespan_container.testing, or override the provider in the test; serve "
+        "with an ASGI server that sends the lifespan."
+    )
+
+
+def _wrong_thread_message(name: str) -> str:
+    return (
+        f"Resource {name!r} belongs to the event loop that ran the lifespan startup, and it "
+        "was asked for from a thread that cannot reach that loop (a sync view under WSGI "
+        "runserver or Django's sync test Client, or a thread of your own). Under an ASGI "
+        "server, sync views run in threads that can: call the resource there through "
+        "asgiref.sync.async_to_sync. In tests, use django.test.AsyncClient or override the "
+        "provider."
+    )
 
 
 def _discover(container: containers.Container) -> dict[str, _Resource]:

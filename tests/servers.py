@@ -35,6 +35,7 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         argv = [arg.replace("{port}", str(self.port)) for arg in argv]
+        env = {key: value.replace("{port}", str(self.port)) for key, value in env.items()}
         self._stdout = (workdir / "stdout.log").open("wb")
         self._stderr_path = workdir / "stderr.log"
         self._stderr = self._stderr_path.open("wb")

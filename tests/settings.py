@@ -7,6 +7,7 @@ USE_TZ = True
 INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.auth",
+    "rest_framework",
     "lifespan_container",
 ]
 ROOT_URLCONF = "tests.urls"

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
 from dependency_injector import containers, providers, resources
 from pytest_django.fixtures import Settings as SettingsWrapper
 
@@ -399,7 +400,7 @@ async def test_asking_before_startup_or_after_shutdown_is_a_clear_error(journal:
 
 
 async def test_asking_from_another_event_loop_is_a_clear_error(journal: Journal) -> None:
-    """An async resource is refused to a different loop, and handed to plain threads."""
+    """An async resource goes only to its own loop and to threads that can reach it."""
     built = container(
         http=providers.Resource(tracked, journal, "http"),
         settings=providers.Resource(tracked_sync, journal, "settings"),
@@ -415,9 +416,14 @@ async def test_asking_from_another_event_loop_is_a_clear_error(journal: Journal)
 
     with pytest.raises(WrongEventLoopError, match="sync test Client"):
         await asyncio.to_thread(in_a_new_loop, built.http)
-    # Sync resources are not bound to a loop; a worker thread may use either.
+    # Sync resources are not bound to a loop.
     assert await asyncio.to_thread(in_a_new_loop, built.settings) == "settings"
-    assert await asyncio.to_thread(built.http) == "http"
+    assert await asyncio.to_thread(built.settings) == "settings"
+    # A thread started by sync_to_async (a sync view under ASGI) can reach the loop...
+    assert await sync_to_async(built.http)() == "http"
+    # ...a plain thread cannot.
+    with pytest.raises(WrongEventLoopError, match="a thread that cannot reach that loop"):
+        await asyncio.to_thread(built.http)
     assert await lifecycle.stop(10) == []
 
 

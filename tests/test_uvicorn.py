@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.project.events import read
@@ -73,3 +74,28 @@ def test_failing_resource_makes_uvicorn_exit_3_and_closes_its_siblings(tmp_path:
     assert sorted(e for e in log if e.startswith("open")) == ["open cache", "open http"]
     assert sorted(e for e in log if e.startswith("close")) == ["close cache", "close http"]
     assert "startup receiver" not in log
+
+
+def test_every_view_kind_is_injected_under_uvicorn(tmp_path: Path) -> None:
+    """Function, class-based and DRF views, sync and async, get the open resources."""
+    events = tmp_path / "events.log"
+    expected = {
+        "/async-function": {"echo": "async-function"},
+        "/sync-function": {"cache": "cache"},
+        "/sync-bridge": {"upstream": {"echo": "sync-bridge"}, "on_lifespan_loop": True},
+        "/class-based": {"echo": "class-based"},
+        "/api-view": {"cache": "cache"},
+        "/viewset/": {"cache": "cache"},
+        "/viewset/http/": {"http": "http-client"},
+        "/drf-function": {"cache": "cache"},
+    }
+    upstream = {"LC_UPSTREAM": "http://127.0.0.1:{port}"}
+    with serve(uvicorn(), env(events, **upstream), tmp_path) as server:
+        server.wait_until_serving("/resources")
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            answers = {path: client.get(path) for path in expected}
+        server.signal(SIGTERM)
+        assert server.wait() == -SIGTERM
+    for path, response in answers.items():
+        assert response.status_code == 200, (path, response.text)
+        assert response.json() == expected[path], path

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 
+import httpx
 from dependency_injector import containers, providers
 
 from tests.project.events import record
@@ -30,9 +32,15 @@ async def db_pool() -> AsyncIterator[str]:
     yield "never"  # type: ignore[unreachable]  # pragma: no cover
 
 
+async def upstream_client() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=os.environ.get("LC_UPSTREAM", "http://127.0.0.1:9")) as c:
+        yield c
+
+
 class Container(containers.DeclarativeContainer):
     http = providers.Resource(http_client)
     cache = providers.Resource(cache)
+    upstream = providers.Resource(upstream_client)
 
 
 class FailingContainer(Container):

@@ -4,7 +4,8 @@ Environment variables choose what it does, so one project serves every case:
 
 - ``LC_EVENTS``: a file each process appends ``<pid> <event>`` lines to;
 - ``LC_CONTAINER``: the container's dotted path (default: the working one);
-- ``LC_FAILING_RECEIVER``: ``1`` connects a startup receiver that raises.
+- ``LC_FAILING_RECEIVER``: ``1`` connects a startup receiver that raises;
+- ``LC_UPSTREAM``: the base URL of the ``upstream`` httpx client (the server's own).
 """
 
 import os
@@ -13,7 +14,7 @@ SECRET_KEY = "tests-only"  # noqa: S105
 DEBUG = False
 ALLOWED_HOSTS = ["*"]
 USE_TZ = True
-INSTALLED_APPS = ["lifespan_container", "tests.project"]
+INSTALLED_APPS = ["rest_framework", "lifespan_container", "tests.project"]
 ROOT_URLCONF = "tests.project.urls"
 DATABASES: dict[str, object] = {}
 LIFESPAN_CONTAINER = {
@@ -25,5 +26,14 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"stderr": {"class": "logging.StreamHandler"}},
-    "loggers": {"lifespan_container": {"handlers": ["stderr"], "level": "INFO"}},
+    "loggers": {
+        "lifespan_container": {"handlers": ["stderr"], "level": "INFO"},
+        "django.request": {"handlers": ["stderr"], "level": "ERROR"},
+    },
+}
+# No database, so no auth: DRF views run unauthenticated.
+REST_FRAMEWORK: dict[str, object] = {
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
 }

@@ -1,0 +1,415 @@
+"""``@inject`` and ``Provide``: the container's resources as view parameters.
+
+.. code-block:: python
+
+    @inject
+    async def weather(request, http: httpx.AsyncClient = Provide[Container.http]): ...
+
+
+    @inject
+    def report(request, db: Annotated[Pool, Provide[Container.db_pool]]): ...
+
+- No wiring: markers are resolved against the process's container (the one named
+  in ``LIFESPAN_CONTAINER["CONTAINER"]``) on the first call, and again only when
+  that container is swapped (as test helpers do).
+- A marker that cannot be resolved is reported by ``manage.py check``
+  (``lifespan_container.E101``) and raises :class:`InjectionError` at the call;
+  the marker object itself is never passed to the view.
+- An argument the caller passes (by keyword or position) wins over the marker.
+- An open ``Resource`` is handed over straight from the lifecycle: no task, no
+  ``Future``, no trip through the event loop. Other providers (``Factory``,
+  ``Singleton``, ``Configuration`` ...) are called; an awaitable they return is
+  awaited in async views.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import sys
+from typing import (
+    TYPE_CHECKING,
+    Annotated,
+    Any,
+    Final,
+    ParamSpec,
+    TypeVar,
+    cast,
+    get_args,
+    get_origin,
+    get_type_hints,
+    overload,
+)
+
+from asgiref.sync import iscoroutinefunction
+from dependency_injector import providers, wiring
+
+from lifespan_container import _runtime
+from lifespan_container.exceptions import InjectionError
+from lifespan_container.lifecycle import OVERRIDDEN, here
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from dependency_injector import containers
+
+__all__ = ["Provide", "inject"]
+
+T = TypeVar("T")
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Marker:
+    """What ``Provide[...]`` evaluates to: the provider (or its dotted name) to inject."""
+
+    __slots__ = ("target",)
+
+    def __init__(self, target: providers.Provider[Any] | str) -> None:
+        self.target = target
+
+    def __repr__(self) -> str:
+        if isinstance(self.target, str):
+            return f"Provide[{self.target!r}]"
+        return f"Provide[{_describe_provider(self.target)}]"
+
+
+class _ProvideMarkers:
+    """``Provide[provider]`` is typed as the provider's value, so mypy checks it."""
+
+    @overload
+    def __getitem__(self, target: providers.Provider[T]) -> T: ...
+    @overload
+    def __getitem__(self, target: str) -> Any: ...
+    def __getitem__(self, target: object) -> Any:
+        if not isinstance(target, providers.Provider | str):
+            msg = (
+                f"Provide[...] takes a provider of the container (Provide[Container.http]) "
+                f"or its dotted name (Provide['http']), not {target!r}."
+            )
+            raise InjectionError(msg)
+        return Marker(target)
+
+    def __repr__(self) -> str:
+        return "Provide"
+
+
+Provide: Final = _ProvideMarkers()
+"""Mark a view parameter to receive a provider's value: ``= Provide[Container.http]``."""
+
+
+_NOT_A_RESOURCE: Final = object()
+"""The guard of a provider that is not a lifecycle resource: never the last overriding."""
+
+Injection = tuple[str, int, providers.Provider[Any], object, "dict[str, object]", str, bool, Any]
+"""One parameter: ``(parameter, position, provider, guard, values, resource name,
+loop-bound, lifecycle)``. A call with more positional arguments than ``position``
+passes the parameter itself. A lifecycle resource that no test overrides is
+``values[resource name]``; anything else comes from calling the provider.
+"""
+
+
+class InjectedFunction:
+    """What ``@inject`` knows about one function: its markers, and their resolution."""
+
+    def __init__(self, func: Callable[..., Any]) -> None:
+        self.func = func
+        self.module = getattr(func, "__module__", "?")
+        self.qualname = getattr(func, "__qualname__", repr(func))
+        self._markers: tuple[tuple[str, int, Marker], ...] | None = None
+        self.injections: tuple[Injection, ...] | None = None
+        """Resolved against the current runtime; ``None`` until then (or after a swap)."""
+
+    @property
+    def where(self) -> str:
+        return f"{self.module}.{self.qualname}"
+
+    def markers(self) -> tuple[tuple[str, int, Marker], ...]:
+        """``(parameter, position, marker)`` for every marked parameter."""
+        if self._markers is None:
+            self._markers = tuple(_find_markers(self.func, self.where))
+        return self._markers
+
+    def resolve(self) -> tuple[Injection, ...]:
+        """Resolve every marker against the process's runtime, and remember it."""
+        runtime = _runtime.get_runtime()
+        container = runtime.container
+        if container is None:
+            msg = (
+                f"@inject on {self.where} needs a container, and "
+                'settings.LIFESPAN_CONTAINER["CONTAINER"] is None. Set it to the dotted path '
+                "of your container class."
+            )
+            raise InjectionError(msg)
+        injections: list[Injection] = []
+        lifecycle = runtime.lifecycle
+        for name, index, marker in self.markers():
+            provider = find_provider(container, marker.target)
+            if provider is None:
+                raise InjectionError(self.unresolved(name, marker, container))
+            fast = lifecycle.fast_path(provider) if lifecycle else None
+            resource, guard, values, loop_bound = fast or ("", _NOT_A_RESOURCE, {}, False)
+            injections.append(
+                (name, index, provider, guard, values, resource, loop_bound, lifecycle)
+            )
+        self.injections = resolved = tuple(injections)
+        return resolved
+
+    def unresolved(self, name: str, marker: Marker, container: containers.Container) -> str:
+        """The message for a marker that names no provider of ``container``."""
+        parent = getattr(container, "declarative_parent", None) or type(container)
+        return (
+            f"{marker!r} on parameter {name!r} of {self.where} names no provider of the "
+            f"container {parent.__module__}.{parent.__qualname__} "
+            '(settings.LIFESPAN_CONTAINER["CONTAINER"]). Use one of its providers, e.g. '
+            "Provide[Container.http], or its dotted name, e.g. Provide['http']."
+        )
+
+
+_REGISTRY: list[InjectedFunction] = []
+"""Every function decorated with ``@inject``, for the system checks."""
+
+
+def injected_functions() -> tuple[InjectedFunction, ...]:
+    """Every function decorated with ``@inject`` so far."""
+    return tuple(_REGISTRY)
+
+
+def forget_resolutions() -> None:
+    """Make every injected function resolve its markers again on its next call.
+
+    Called when the process's runtime is swapped (``_runtime.set_runtime``).
+    """
+    for spec in _REGISTRY:
+        spec.injections = None
+
+
+def inject(func: Callable[P, R]) -> Callable[P, R]:
+    """Pass the values of the ``Provide[...]`` markers in ``func``'s signature.
+
+    Works on sync and async function views and on the methods of class-based and
+    Django REST framework views (decorate the method itself, under ``@api_view``
+    or ``@action`` where those are used).
+    """
+    if isinstance(func, type):
+        msg = (
+            f"@inject decorates functions and methods, not the class {func.__qualname__}: "
+            "decorate the view's methods (get, post, a ViewSet's actions...)."
+        )
+        raise InjectionError(msg)
+    spec = InjectedFunction(func)
+    if _annotations_resolvable(func) and not spec.markers():
+        msg = (
+            f"@inject found no Provide[...] markers in the signature of {spec.where}. Put "
+            "@inject directly on the function that declares them: under @api_view, "
+            "@action or method_decorator, not above."
+        )
+        raise InjectionError(msg)
+    _REGISTRY.append(spec)
+    if iscoroutinefunction(func):
+        wrapper: Callable[..., Any] = _async_wrapper(func, spec)
+    else:
+        wrapper = _sync_wrapper(func, spec)
+    wrapper.__lifespan_injected__ = spec  # type: ignore[attr-defined]
+    return cast("Callable[P, R]", wrapper)
+
+
+# The two wrappers are the hot path: everything they need is resolved once, and a
+# call costs a comparison, a loop over the markers and a dict lookup per resource.
+
+
+def _async_wrapper(func: Callable[P, R], spec: InjectedFunction) -> Callable[P, R]:
+    @functools.wraps(func)
+    async def async_view(*args: Any, **kwargs: Any) -> Any:
+        injections = spec.injections
+        if injections is None:
+            injections = spec.resolve()
+        given = len(args)
+        for name, position, provider, guard, values, resource, loop_bound, lifecycle in injections:
+            if name in kwargs or given > position:
+                continue  # the caller's argument wins
+            value = OVERRIDDEN
+            if provider.last_overriding is guard:
+                value = values.get(resource, OVERRIDDEN)
+                if value is OVERRIDDEN or (loop_bound and here() != lifecycle.owner):
+                    value = lifecycle.hand_out(resource)  # checks all, raises the right error
+            else:
+                value = provider()
+                if inspect.isawaitable(value):
+                    value = await value
+            kwargs[name] = value
+        return await func(*args, **kwargs)  # type: ignore[misc]
+
+    return async_view  # type: ignore[return-value]
+
+
+def _sync_wrapper(func: Callable[P, R], spec: InjectedFunction) -> Callable[P, R]:
+    @functools.wraps(func)
+    def sync_view(*args: Any, **kwargs: Any) -> Any:
+        injections = spec.injections
+        if injections is None:
+            injections = spec.resolve()
+        given = len(args)
+        for name, position, provider, guard, values, resource, loop_bound, lifecycle in injections:
+            if name in kwargs or given > position:
+                continue  # the caller's argument wins
+            if provider.last_overriding is guard:
+                value = values.get(resource, OVERRIDDEN)
+                if value is OVERRIDDEN or (loop_bound and here() != lifecycle.owner):
+                    value = lifecycle.hand_out(resource)  # checks all, raises the right error
+            else:
+                value = provider()
+                if inspect.isawaitable(value):
+                    _discard(value)
+                    raise InjectionError(_awaitable_in_sync_view(spec, name))
+            kwargs[name] = value
+        return func(*args, **kwargs)
+
+    return sync_view
+
+
+def _awaitable_in_sync_view(spec: InjectedFunction, name: str) -> str:
+    return (
+        f"The provider for parameter {name!r} of the sync view {spec.where} returned an "
+        "awaitable, which a sync view cannot await. Make the view async, or declare the "
+        "value as a providers.Resource so that it is opened at startup."
+    )
+
+
+def _discard(awaitable: object) -> None:
+    close = getattr(awaitable, "close", None) or getattr(awaitable, "cancel", None)
+    if close is not None:
+        close()
+
+
+# -- finding markers ---------------------------------------------------------------------
+
+# dependency-injector declares its markers as protocol instances for type checkers.
+_DI_PROVIDE = cast("type[Any]", wiring.Provide)
+_DI_OTHER_MARKERS = (cast("type[Any]", wiring.Provider), cast("type[Any]", wiring.Closing))
+
+
+def marker_of(value: object) -> Marker | None:
+    """``value`` as a marker: ours, or dependency-injector's ``Provide[...]``."""
+    if isinstance(value, Marker):
+        return value
+    if isinstance(value, _DI_PROVIDE):
+        if getattr(value, "modifier", None) is not None:
+            msg = f"Provide[...] with a modifier ({value.modifier!r}) is not supported."
+            raise InjectionError(msg)
+        return Marker(value.provider)
+    if isinstance(value, _DI_OTHER_MARKERS):
+        msg = (
+            f"{type(value).__name__}[...] markers of dependency_injector.wiring are not "
+            "supported by lifespan_container.inject; use lifespan_container.Provide[...]."
+        )
+        raise InjectionError(msg)
+    return None
+
+
+def _find_markers(func: Callable[..., Any], where: str) -> Iterator[tuple[str, int, Marker]]:
+    try:
+        hints = get_type_hints(func, include_extras=True)
+    except Exception:  # noqa: BLE001 (unresolvable annotations: use them as written)
+        hints = {}
+    parameters = inspect.signature(func).parameters.values()
+    for index, parameter in enumerate(parameters):
+        position = index if parameter.kind in _POSITIONAL else sys.maxsize
+        found = [marker_of(parameter.default)]
+        annotation = hints.get(parameter.name, parameter.annotation)
+        if get_origin(annotation) is Annotated:
+            found += [marker_of(meta) for meta in get_args(annotation)[1:]]
+        markers = [marker for marker in found if marker is not None]
+        if len(markers) > 1:
+            msg = f"Parameter {parameter.name!r} of {where} has more than one Provide marker."
+            raise InjectionError(msg)
+        if markers:
+            yield parameter.name, position, markers[0]
+
+
+_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
+def _annotations_resolvable(func: Callable[..., Any]) -> bool:
+    try:
+        get_type_hints(func, include_extras=True)
+    except Exception:  # noqa: BLE001
+        return False
+    return True
+
+
+def has_markers(func: object) -> bool:
+    """Whether ``func`` declares any ``Provide`` marker (for the checks)."""
+    if not callable(func):
+        return False
+    try:
+        return bool(tuple(_find_markers(func, repr(func))))
+    except (InjectionError, TypeError, ValueError):
+        return False
+
+
+# -- resolving providers -----------------------------------------------------------------
+
+
+def find_provider(
+    container: containers.Container, target: providers.Provider[Any] | str
+) -> providers.Provider[Any] | None:
+    """The provider of ``container`` that ``target`` names, or ``None``.
+
+    ``target`` is a dotted name (``"http"``, ``"infra.db"``), a provider of the
+    container's declarative class (``Container.http``), a configuration option
+    (``Container.config.api_key``), or a provider of the container itself.
+    """
+    if isinstance(target, str):
+        return _walk(container, target)
+    path = _paths(container).get(target)
+    if path is None and isinstance(target, providers.ConfigurationOption):
+        path = target.get_name()
+    return _walk(container, path) if path is not None else None
+
+
+def _walk(container: containers.Container, path: str) -> providers.Provider[Any] | None:
+    node: object = container
+    for part in path.split("."):
+        try:
+            node = getattr(node, part)
+        except AttributeError:
+            return None
+    return node if isinstance(node, providers.Provider) else None
+
+
+_PATHS: dict[int, tuple[containers.Container, dict[providers.Provider[Any], str]]] = {}
+
+
+def _paths(container: containers.Container) -> dict[providers.Provider[Any], str]:
+    """Every named provider of the container and of its declarative class -> its path."""
+    cached = _PATHS.get(id(container))
+    if cached is not None and cached[0] is container:
+        return cached[1]
+    paths: dict[providers.Provider[Any], str] = {}
+    _collect(container.providers, "", paths)
+    parent = getattr(container, "declarative_parent", None)
+    if parent is not None:
+        _collect(parent.providers, "", paths)
+    _PATHS[id(container)] = (container, paths)
+    return paths
+
+
+def _collect(
+    members: dict[str, providers.Provider[Any]],
+    prefix: str,
+    paths: dict[providers.Provider[Any], str],
+) -> None:
+    for name, provider in members.items():
+        paths.setdefault(provider, prefix + name)
+        if isinstance(provider, providers.Container):
+            nested: containers.Container = provider.container
+            _collect(nested.providers, f"{prefix}{name}.", paths)
+
+
+def _describe_provider(provider: providers.Provider[Any]) -> str:
+    if isinstance(provider, providers.ConfigurationOption):
+        return provider.get_name()
+    provides = getattr(provider, "provides", None)
+    label = getattr(provides, "__qualname__", None) if provides is not None else None
+    return f"{type(provider).__name__}({label})" if label else type(provider).__name__
