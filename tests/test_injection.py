@@ -354,10 +354,11 @@ def test_a_positional_argument_wins_in_sync_views_too(runtime: Runtime) -> None:
 def test_dependency_injector_markers_with_modifiers_are_refused() -> None:
     from dependency_injector.wiring import as_int  # noqa: PLC0415
 
+    with_modifier = DIProvide(Container.config.port, as_int())  # type: ignore[call-arg]
     with pytest.raises(InjectionError, match="with a modifier"):
 
         @inject
-        def view(port: Any = DIProvide(Container.config.port, as_int())) -> None:  # type: ignore[call-arg]
+        def view(port: Any = with_modifier) -> None:
             pass
 
 
