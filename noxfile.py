@@ -99,10 +99,11 @@ def tests(session: nox.Session, django: str) -> None:
     session.run("coverage", "report")
 
 
-@nox.session(python="3.11")
+@nox.session(python=["3.11", "3.13"])
 def benchmarks(session: nox.Session) -> None:
     """Print the benchmark ratios (they report; they never fail the build)."""
     session.install(str(build_wheel(session)), *group("benchmarks"))
     session.chdir(ROOT / "benchmarks")
-    session.run("python", "handler_overhead.py", "--rounds", "30", "--requests", "150")
+    session.run("python", "inject.py")
     session.run("python", "startup.py")
+    session.run("python", "handler_overhead.py", "--rounds", "30", "--requests", "150")
