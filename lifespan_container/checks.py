@@ -24,7 +24,6 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from lifespan_container._runtime import container_problems, get_runtime
 from lifespan_container.conf import problems
-from lifespan_container.exceptions import InjectionError
 from lifespan_container.injection import find_provider, has_markers, injected_functions
 
 
@@ -48,12 +47,7 @@ def check_injections(**kwargs: Any) -> list[CheckMessage]:  # noqa: ARG001
     errors: list[CheckMessage] = []
     container = get_runtime().container
     for spec in injected_functions():
-        try:
-            markers = spec.markers()
-        except InjectionError as exc:
-            errors.append(Error(str(exc), obj=spec.where, id="lifespan_container.E101"))
-            continue
-        for name, _, marker in markers:
+        for name, _, marker in spec.markers:
             if container is None or find_provider(container, marker.target) is None:
                 errors.append(
                     Error(

@@ -46,7 +46,7 @@ from dependency_injector import providers, wiring
 
 from lifespan_container import _runtime
 from lifespan_container.exceptions import InjectionError
-from lifespan_container.lifecycle import OVERRIDDEN, here
+from lifespan_container.lifecycle import here
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -101,37 +101,38 @@ Provide: Final = _ProvideMarkers()
 _NOT_A_RESOURCE: Final = object()
 """The guard of a provider that is not a lifecycle resource: never the last overriding."""
 
-Injection = tuple[str, int, providers.Provider[Any], object, "dict[str, object]", str, bool, Any]
-"""One parameter: ``(parameter, position, provider, guard, values, resource name,
-loop-bound, lifecycle)``. A call with more positional arguments than ``position``
-passes the parameter itself. A lifecycle resource that no test overrides is
+Resolved = tuple[providers.Provider[Any], object, "dict[str, object]", str, bool, Any]
+"""One marker resolved against a runtime: ``(provider, guard, values, resource name,
+loop-bound, lifecycle)``. A lifecycle resource that no test overrides is
 ``values[resource name]``; anything else comes from calling the provider.
 """
 
 
 class InjectedFunction:
-    """What ``@inject`` knows about one function: its markers, and their resolution."""
+    """What ``@inject`` knows about one function: its markers, and their resolution.
+
+    The markers are read when the function is decorated, so a misplaced marker is
+    an error at import time; they are resolved against the process's runtime on
+    the first call, and again after the runtime is swapped (see :meth:`forget`).
+    """
 
     def __init__(self, func: Callable[..., Any]) -> None:
         self.func = func
         self.module = getattr(func, "__module__", "?")
         self.qualname = getattr(func, "__qualname__", repr(func))
-        self._markers: tuple[tuple[str, int, Marker], ...] | None = None
-        self.injections: tuple[Injection, ...] | None = None
-        """Resolved against the current runtime; ``None`` until then (or after a swap)."""
+        self.markers: tuple[tuple[str, int, Marker], ...] = tuple(_find_markers(func, self.where))
+        """``(parameter, position, marker)`` for every marked parameter."""
+        self._resolved: tuple[Resolved, ...] | None = None
+        self._forgets: list[Callable[[], None]] = []
 
     @property
     def where(self) -> str:
         return f"{self.module}.{self.qualname}"
 
-    def markers(self) -> tuple[tuple[str, int, Marker], ...]:
-        """``(parameter, position, marker)`` for every marked parameter."""
-        if self._markers is None:
-            self._markers = tuple(_find_markers(self.func, self.where))
-        return self._markers
-
-    def resolve(self) -> tuple[Injection, ...]:
-        """Resolve every marker against the process's runtime, and remember it."""
+    def resolve(self) -> tuple[Resolved, ...]:
+        """Every marker resolved against the process's runtime (remembered)."""
+        if self._resolved is not None:
+            return self._resolved
         runtime = _runtime.get_runtime()
         container = runtime.container
         if container is None:
@@ -141,19 +142,27 @@ class InjectedFunction:
                 "of your container class."
             )
             raise InjectionError(msg)
-        injections: list[Injection] = []
+        resolved: list[Resolved] = []
         lifecycle = runtime.lifecycle
-        for name, index, marker in self.markers():
+        for name, _, marker in self.markers:
             provider = find_provider(container, marker.target)
             if provider is None:
                 raise InjectionError(self.unresolved(name, marker, container))
             fast = lifecycle.fast_path(provider) if lifecycle else None
             resource, guard, values, loop_bound = fast or ("", _NOT_A_RESOURCE, {}, False)
-            injections.append(
-                (name, index, provider, guard, values, resource, loop_bound, lifecycle)
-            )
-        self.injections = resolved = tuple(injections)
-        return resolved
+            resolved.append((provider, guard, values, resource, loop_bound, lifecycle))
+        self._resolved = tuple(resolved)
+        return self._resolved
+
+    def on_forget(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` when the resolution is forgotten."""
+        self._forgets.append(callback)
+
+    def forget(self) -> None:
+        """Resolve again on the next call (the process's runtime was swapped)."""
+        self._resolved = None
+        for callback in self._forgets:
+            callback()
 
     def unresolved(self, name: str, marker: Marker, container: containers.Container) -> str:
         """The message for a marker that names no provider of ``container``."""
@@ -181,7 +190,7 @@ def forget_resolutions() -> None:
     Called when the process's runtime is swapped (``_runtime.set_runtime``).
     """
     for spec in _REGISTRY:
-        spec.injections = None
+        spec.forget()
 
 
 def inject(func: Callable[P, R]) -> Callable[P, R]:
@@ -198,7 +207,7 @@ def inject(func: Callable[P, R]) -> Callable[P, R]:
         )
         raise InjectionError(msg)
     spec = InjectedFunction(func)
-    if _annotations_resolvable(func) and not spec.markers():
+    if not spec.markers:
         msg = (
             f"@inject found no Provide[...] markers in the signature of {spec.where}. Put "
             "@inject directly on the function that declares them: under @api_view, "
@@ -206,66 +215,84 @@ def inject(func: Callable[P, R]) -> Callable[P, R]:
         )
         raise InjectionError(msg)
     _REGISTRY.append(spec)
-    if iscoroutinefunction(func):
-        wrapper: Callable[..., Any] = _async_wrapper(func, spec)
-    else:
-        wrapper = _sync_wrapper(func, spec)
+    wrapper: Callable[..., Any] = func
+    # One thin layer per marked parameter, innermost last: each resolves its marker
+    # once and keeps the result in closure cells, so a call costs a few lookups.
+    for index in reversed(range(len(spec.markers))):
+        wrapper = _layer(wrapper, spec, index)
     wrapper.__lifespan_injected__ = spec  # type: ignore[attr-defined]
     return cast("Callable[P, R]", wrapper)
 
 
-# The two wrappers are the hot path: everything they need is resolved once, and a
-# call costs a comparison, a loop over the markers and a dict lookup per resource.
+# A layer is the hot path. Between startup and shutdown, for a resource that no
+# test overrides, a call costs: is the argument given, is the provider overridden,
+# the value from the lifecycle's dict, and (for loop-bound resources) is this the
+# resources' loop. Anything unusual goes to lifecycle.hand_out(), which applies
+# every check and raises the right error.
 
 
-def _async_wrapper(func: Callable[P, R], spec: InjectedFunction) -> Callable[P, R]:
-    @functools.wraps(func)
+def _layer(inner: Callable[..., Any], spec: InjectedFunction, index: int) -> Callable[..., Any]:  # noqa: C901 (the hot path, inlined on purpose)
+    """Wrap ``inner`` to pass the ``index``-th marked parameter of ``spec``."""
+    name, position, _ = spec.markers[index]
+    provider: Any = None
+    guard: object = None
+    values: dict[str, object] = {}
+    resource = ""
+    loop_bound = False
+    lifecycle: Any = None
+
+    def load() -> None:
+        nonlocal provider, guard, values, resource, loop_bound, lifecycle
+        resolved, guard, values, resource, loop_bound, lifecycle = spec.resolve()[index]
+        provider = resolved  # last: a concurrent call sees None until all is set
+
+    def forget() -> None:
+        nonlocal provider
+        provider = None
+
+    spec.on_forget(forget)
+
+    # The two bodies differ only in what they do with an awaitable from a provider.
+    @functools.wraps(inner)
     async def async_view(*args: Any, **kwargs: Any) -> Any:
-        injections = spec.injections
-        if injections is None:
-            injections = spec.resolve()
-        given = len(args)
-        for name, position, provider, guard, values, resource, loop_bound, lifecycle in injections:
-            if name in kwargs or given > position:
-                continue  # the caller's argument wins
-            value = OVERRIDDEN
+        if name not in kwargs and len(args) <= position:  # the caller's argument wins
+            if provider is None:
+                load()
             if provider.last_overriding is guard:
-                value = values.get(resource, OVERRIDDEN)
-                if value is OVERRIDDEN or (loop_bound and here() != lifecycle.owner):
-                    value = lifecycle.hand_out(resource)  # checks all, raises the right error
+                try:
+                    value = values[resource]
+                except KeyError:
+                    value = lifecycle.hand_out(resource)  # raises: not open
+                if loop_bound and here() != lifecycle.owner:
+                    value = lifecycle.hand_out(resource)
             else:
                 value = provider()
                 if inspect.isawaitable(value):
                     value = await value
             kwargs[name] = value
-        return await func(*args, **kwargs)  # type: ignore[misc]
+        return await inner(*args, **kwargs)
 
-    return async_view  # type: ignore[return-value]
-
-
-def _sync_wrapper(func: Callable[P, R], spec: InjectedFunction) -> Callable[P, R]:
-    @functools.wraps(func)
+    @functools.wraps(inner)
     def sync_view(*args: Any, **kwargs: Any) -> Any:
-        injections = spec.injections
-        if injections is None:
-            injections = spec.resolve()
-        given = len(args)
-        for name, position, provider, guard, values, resource, loop_bound, lifecycle in injections:
-            if name in kwargs or given > position:
-                continue  # the caller's argument wins
+        if name not in kwargs and len(args) <= position:  # the caller's argument wins
+            if provider is None:
+                load()
             if provider.last_overriding is guard:
-                value = values.get(resource, OVERRIDDEN)
-                if value is OVERRIDDEN or (loop_bound and here() != lifecycle.owner):
-                    value = lifecycle.hand_out(resource)  # checks all, raises the right error
+                try:
+                    value = values[resource]
+                except KeyError:
+                    value = lifecycle.hand_out(resource)  # raises: not open
+                if loop_bound and here() != lifecycle.owner:
+                    value = lifecycle.hand_out(resource)
             else:
                 value = provider()
                 if inspect.isawaitable(value):
                     _discard(value)
                     raise InjectionError(_awaitable_in_sync_view(spec, name))
             kwargs[name] = value
-        return func(*args, **kwargs)
+        return inner(*args, **kwargs)
 
-    return sync_view
+    return async_view if iscoroutinefunction(inner) else sync_view
 
 
 def _awaitable_in_sync_view(spec: InjectedFunction, name: str) -> str:
@@ -310,8 +337,11 @@ def marker_of(value: object) -> Marker | None:
 def _find_markers(func: Callable[..., Any], where: str) -> Iterator[tuple[str, int, Marker]]:
     try:
         hints = get_type_hints(func, include_extras=True)
-    except Exception:  # noqa: BLE001 (unresolvable annotations: use them as written)
+    except Exception as exc:  # noqa: BLE001 (e.g. names imported only for type checking)
         hints = {}
+        unreadable: Exception | None = exc
+    else:
+        unreadable = None
     parameters = inspect.signature(func).parameters.values()
     for index, parameter in enumerate(parameters):
         position = index if parameter.kind in _POSITIONAL else sys.maxsize
@@ -319,6 +349,14 @@ def _find_markers(func: Callable[..., Any], where: str) -> Iterator[tuple[str, i
         annotation = hints.get(parameter.name, parameter.annotation)
         if get_origin(annotation) is Annotated:
             found += [marker_of(meta) for meta in get_args(annotation)[1:]]
+        elif isinstance(annotation, str) and "Provide[" in annotation:
+            msg = (
+                f"The annotation of parameter {parameter.name!r} of {where} holds a "
+                f"Provide marker, and the annotations cannot be evaluated ({unreadable!r}). "
+                "Import what the annotation names at runtime, or write the marker as the "
+                "default: name: T = Provide[...]."
+            )
+            raise InjectionError(msg)
         markers = [marker for marker in found if marker is not None]
         if len(markers) > 1:
             msg = f"Parameter {parameter.name!r} of {where} has more than one Provide marker."
@@ -328,14 +366,6 @@ def _find_markers(func: Callable[..., Any], where: str) -> Iterator[tuple[str, i
 
 
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-
-
-def _annotations_resolvable(func: Callable[..., Any]) -> bool:
-    try:
-        get_type_hints(func, include_extras=True)
-    except Exception:  # noqa: BLE001
-        return False
-    return True
 
 
 def has_markers(func: object) -> bool:
