@@ -234,21 +234,28 @@ def inject(func: Callable[P, R]) -> Callable[P, R]:
 def _layer(inner: Callable[..., Any], spec: InjectedFunction, index: int) -> Callable[..., Any]:  # noqa: C901 (the hot path, inlined on purpose)
     """Wrap ``inner`` to pass the ``index``-th marked parameter of ``spec``."""
     name, position, _ = spec.markers[index]
-    provider: Any = None
-    guard: object = None
+    provider: Any = None  # set to the loader below
+    guard: object = _NOT_A_RESOURCE
     values: dict[str, object] = {}
     resource = ""
     loop_bound = False
     lifecycle: Any = None
 
-    def load() -> None:
+    def load() -> object:
+        """Resolve the marker (first call, or after a swap); return the provider's value."""
         nonlocal provider, guard, values, resource, loop_bound, lifecycle
-        resolved, guard, values, resource, loop_bound, lifecycle = spec.resolve()[index]
-        provider = resolved  # last: a concurrent call sees None until all is set
+        resolved, resolved_guard, values, resource, loop_bound, lifecycle = spec.resolve()[index]
+        provider, guard = resolved, resolved_guard
+        return provider()
+
+    # Until resolved, `provider` is a loader whose override check fails, so the call
+    # takes the provider path, and calling it resolves: no extra test on the hot path.
+    loader = _Loader(load)
+    provider = loader
 
     def forget() -> None:
-        nonlocal provider
-        provider = None
+        nonlocal provider, guard
+        provider, guard = loader, _NOT_A_RESOURCE
 
     spec.on_forget(forget)
 
@@ -256,8 +263,6 @@ def _layer(inner: Callable[..., Any], spec: InjectedFunction, index: int) -> Cal
     @functools.wraps(inner)
     async def async_view(*args: Any, **kwargs: Any) -> Any:
         if name not in kwargs and len(args) <= position:  # the caller's argument wins
-            if provider is None:
-                load()
             if provider.last_overriding is guard:
                 try:
                     value = values[resource]
@@ -275,8 +280,6 @@ def _layer(inner: Callable[..., Any], spec: InjectedFunction, index: int) -> Cal
     @functools.wraps(inner)
     def sync_view(*args: Any, **kwargs: Any) -> Any:
         if name not in kwargs and len(args) <= position:  # the caller's argument wins
-            if provider is None:
-                load()
             if provider.last_overriding is guard:
                 try:
                     value = values[resource]
@@ -293,6 +296,18 @@ def _layer(inner: Callable[..., Any], spec: InjectedFunction, index: int) -> Cal
         return inner(*args, **kwargs)
 
     return async_view if iscoroutinefunction(inner) else sync_view
+
+
+class _Loader:
+    """Stands in for a layer's provider until its marker is resolved."""
+
+    last_overriding = None  # never a guard: the layer calls the loader
+
+    def __init__(self, load: Callable[[], object]) -> None:
+        self._load = load
+
+    def __call__(self) -> object:
+        return self._load()
 
 
 def _awaitable_in_sync_view(spec: InjectedFunction, name: str) -> str:

@@ -391,3 +391,12 @@ def test_has_markers_is_false_for_what_it_cannot_inspect() -> None:
     def two(x: Annotated[Any, Provide["a"]] = Provide["b"]) -> None: ...
 
     assert not injection.has_markers(two)  # two markers: an error, reported elsewhere
+
+
+def test_a_marker_in_an_annotation_that_cannot_be_evaluated_is_refused() -> None:
+    """With `from __future__ import annotations`, a marker in a string needs its names."""
+
+    def view(http: "Annotated[Missing, Provide[Container.http]]") -> None: ...  # type: ignore[name-defined]  # noqa: F821, UP037
+
+    with pytest.raises(InjectionError, match="write the marker as the default"):
+        inject(view)

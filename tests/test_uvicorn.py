@@ -84,6 +84,8 @@ def test_every_view_kind_is_injected_under_uvicorn(tmp_path: Path) -> None:
         "/sync-function": {"cache": "cache"},
         "/sync-bridge": {"upstream": {"echo": "sync-bridge"}, "on_lifespan_loop": True},
         "/class-based": {"echo": "class-based"},
+        "/sync-class-based": {"cache": "cache"},
+        "/redirect": {"echo": "http-client"},  # a generic view; the redirect is followed
         "/api-view": {"cache": "cache"},
         "/viewset/": {"cache": "cache"},
         "/viewset/http/": {"http": "http-client"},
@@ -92,7 +94,7 @@ def test_every_view_kind_is_injected_under_uvicorn(tmp_path: Path) -> None:
     upstream = {"LC_UPSTREAM": "http://127.0.0.1:{port}"}
     with serve(uvicorn(), env(events, **upstream), tmp_path) as server:
         server.wait_until_serving("/resources")
-        with httpx.Client(base_url=server.url, timeout=10) as client:
+        with httpx.Client(base_url=server.url, timeout=10, follow_redirects=True) as client:
             answers = {path: client.get(path) for path in expected}
         server.signal(SIGTERM)
         assert server.wait() == -SIGTERM

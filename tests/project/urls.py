@@ -7,6 +7,7 @@ from asgiref.sync import async_to_sync
 from django.http import HttpRequest, JsonResponse
 from django.urls import path
 from django.views import View
+from django.views.generic import RedirectView
 from rest_framework.decorators import action, api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -71,6 +72,20 @@ class ClassBased(View):
         return JsonResponse((await upstream.get("/echo/class-based")).json())
 
 
+class SyncClassBased(View):
+    @inject
+    def get(self, request: HttpRequest, cache: str = Provide[Container.cache]) -> JsonResponse:
+        return JsonResponse({"cache": cache})
+
+
+class Redirect(RedirectView):
+    @inject
+    def get_redirect_url(
+        self, *args: object, http: str = Provide[Container.http], **kwargs: object
+    ) -> str:
+        return f"/echo/{http}"
+
+
 class DRFAPIView(APIView):
     @inject
     def get(self, request: Request, cache: str = Provide[Container.cache]) -> Response:
@@ -104,6 +119,8 @@ urlpatterns = [
     path("sync-function", sync_function),
     path("sync-bridge", sync_bridge),
     path("class-based", ClassBased.as_view()),
+    path("sync-class-based", SyncClassBased.as_view()),
+    path("redirect", Redirect.as_view()),
     path("api-view", DRFAPIView.as_view()),
     path("drf-function", drf_function),
     *router.urls,
