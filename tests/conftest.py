@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from django.dispatch import Signal
 
+pytest_plugins = ["pytester"]
+
 SERVICES_REQUIRED = os.environ.get("LIFESPAN_CONTAINER_REQUIRE_SERVICES") == "1"
 
 

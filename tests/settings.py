@@ -1,5 +1,7 @@
 """Settings for the library's own tests."""
 
+import os
+
 SECRET_KEY = "tests-only"  # noqa: S105
 DEBUG = False
 ALLOWED_HOSTS = ["*"]
@@ -13,7 +15,7 @@ INSTALLED_APPS = [
 ROOT_URLCONF = "tests.urls"
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
 LIFESPAN_CONTAINER = {
-    "CONTAINER": "tests.containers.Container",
+    "CONTAINER": os.environ.get("LC_TEST_CONTAINER", "tests.containers.Container"),
     "STARTUP_TIMEOUT": 10.0,
     "SHUTDOWN_TIMEOUT": 10.0,
 }

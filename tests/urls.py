@@ -33,5 +33,8 @@ urlpatterns = [
     path("redirect", views.Redirect.as_view()),
     path("api-view", views.DRFAPIView.as_view()),
     path("drf-function", views.drf_function),
+    path("database-now", views.database_now),
+    path("lifespan-state", views.state_view),
+    path("users", views.users),
     *router.urls,
 ]

@@ -125,3 +125,32 @@ def drf_function(request: Request, files: Files = Provide[Container.files]) -> R
 def container_http(request: HttpRequest) -> HttpResponse:
     """Not injected: uses the container directly (for the loop-safety tests)."""
     return HttpResponse(repr(get_container().http()))
+
+
+@inject
+async def database_now(
+    request: HttpRequest, pool: Any = Provide[Container.db_pool]
+) -> JsonResponse:
+    """Asks PostgreSQL (or a fake pool) for its time through the pool resource."""
+    async with pool.connection() as connection:
+        cursor = await connection.execute("SELECT 'now'::text, current_setting('application_name')")
+        row = await cursor.fetchone()
+    return JsonResponse({"answer": row[0], "application_name": row[1]})
+
+
+async def state_view(request: HttpRequest) -> JsonResponse:
+    """Shows the lifespan state this request got, then scribbles on its copy."""
+    from lifespan_container import lifespan_state  # noqa: PLC0415
+
+    state = lifespan_state(request)
+    seen = dict(state)
+    state["scribbled"] = True
+    return JsonResponse({"state": {k: str(v) for k, v in seen.items()}})
+
+
+@inject
+async def users(request: HttpRequest, greeting: str = Provide[Container.greeting]) -> JsonResponse:
+    """The ORM and a resource in one view (for the database-mark tests)."""
+    from django.contrib.auth.models import User  # noqa: PLC0415
+
+    return JsonResponse({"users": await User.objects.acount(), "greeting": greeting})

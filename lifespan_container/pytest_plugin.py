@@ -1,0 +1,107 @@
+"""The pytest plugin: fixtures that run the real lifespan and reset overrides.
+
+Registered through the ``pytest11`` entry point. It imports nothing from Django
+or from the library until a test asks for one of its fixtures, so it does
+nothing in a project that does not use the library. The async fixtures need
+pytest-asyncio; they run in the test's event loop (function scope).
+
+``lifespan``
+    The project's lifespan running for the test: the real startup before it, the
+    real shutdown after it. A :class:`RunningLifespan` (``.state``,
+    ``.container``, ``.application``). Django's ``async_client`` (pytest-django)
+    and ``@inject``-ed views work while it runs.
+``asgi_client``
+    An ``httpx.AsyncClient`` talking to the application in-process, with the
+    lifespan running and its state passed to each request.
+``lifespan_overrides``
+    A mapping ``{provider: replacement}`` applied *before* the startup, so the
+    real resources are never opened. Empty by default: override this fixture
+    in a module or a conftest.
+``overrides``
+    Override providers during a test: ``overrides(Container.http, fake)``;
+    everything is undone after the test.
+``asgi_application``
+    The application the fixtures drive: ``get_asgi_application()`` by default.
+    Override it if your ``asgi.py`` wraps the handler (Channels, middleware).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    import httpx
+    from dependency_injector import containers
+
+    from lifespan_container.testing import ASGIApp, Overrides
+
+try:
+    import pytest_asyncio
+except ImportError:  # pragma: no cover (the async fixtures need pytest-asyncio)
+    pytest_asyncio = None  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class RunningLifespan:
+    """What the ``lifespan`` fixture gives a test."""
+
+    application: Any
+    state: dict[str, Any]
+    container: containers.Container | None
+
+
+@pytest.fixture
+def asgi_application() -> ASGIApp:
+    """The project's ASGI application (``lifespan_container.asgi.get_asgi_application()``)."""
+    from lifespan_container.asgi import get_asgi_application  # noqa: PLC0415
+
+    return get_asgi_application()
+
+
+@pytest.fixture
+def lifespan_overrides() -> Mapping[Any, object]:
+    """Providers to replace before the startup: ``{Container.db_pool: FakePool()}``."""
+    return {}
+
+
+@pytest.fixture
+def overrides() -> Iterator[Overrides]:
+    """Override providers for one test; undone after it, newest first."""
+    from lifespan_container.testing import Overrides  # noqa: PLC0415
+
+    applied = Overrides()
+    yield applied
+    applied.reset()
+
+
+if pytest_asyncio is not None:
+
+    @pytest_asyncio.fixture(loop_scope="function")
+    async def lifespan(
+        asgi_application: ASGIApp, lifespan_overrides: Mapping[Any, object]
+    ) -> AsyncIterator[RunningLifespan]:
+        """The project's lifespan, running in the test's event loop for one test."""
+        from lifespan_container._runtime import get_runtime  # noqa: PLC0415
+        from lifespan_container.testing import Overrides  # noqa: PLC0415
+        from lifespan_container.testing import lifespan as run_lifespan  # noqa: PLC0415
+
+        before_startup = Overrides()
+        try:
+            for target, replacement in lifespan_overrides.items():
+                before_startup(target, replacement)
+            async with run_lifespan(asgi_application) as state:
+                yield RunningLifespan(asgi_application, state, get_runtime().container)
+        finally:
+            before_startup.reset()
+
+    @pytest_asyncio.fixture(loop_scope="function")
+    async def asgi_client(lifespan: RunningLifespan) -> AsyncIterator[httpx.AsyncClient]:
+        """An httpx client for the application, in-process, with the lifespan running."""
+        from lifespan_container.testing import client_for  # noqa: PLC0415
+
+        async with client_for(lifespan.application, lifespan.state) as client:
+            yield client

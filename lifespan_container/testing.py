@@ -1,0 +1,351 @@
+"""Test helpers: run the real lifespan, talk to the application, override providers.
+
+Usable with any test runner; the pytest plugin (:mod:`lifespan_container.pytest_plugin`)
+turns them into fixtures.
+
+.. code-block:: python
+
+    from lifespan_container.testing import lifespan, lifespan_client, override
+
+
+    async def test_weather(fake_http):
+        with override(Container.http, fake_http):  # the real client is never opened
+            async with lifespan_client() as client:  # real startup ... real shutdown
+                response = await client.get("/weather/oslo")
+        assert response.status_code == 200
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
+
+from asgiref.sync import iscoroutinefunction
+from dependency_injector import providers
+
+from lifespan_container.conf import lifespan_settings
+from lifespan_container.exceptions import (
+    LifespanContainerError,
+    ShutdownFailedError,
+    StartupFailedError,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
+    from types import TracebackType
+
+    import httpx
+
+    # ASGI applications annotate their three parameters in many ways: accept them all.
+    ASGIApp = Callable[..., Awaitable[None]]
+
+__all__ = ["Overrides", "lifespan", "lifespan_client", "override", "with_lifespan"]
+
+logger = logging.getLogger("lifespan_container")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_MARGIN = 1.0
+"""Seconds beyond the configured timeouts before the helper stops waiting for an app
+that never answers (one that is not this library's handler)."""
+
+
+def _default_application() -> ASGIApp:
+    from lifespan_container.asgi import get_asgi_application  # noqa: PLC0415
+
+    return get_asgi_application()
+
+
+@contextlib.asynccontextmanager
+async def lifespan(application: ASGIApp | None = None) -> AsyncIterator[dict[str, Any]]:
+    """Run the application's real lifespan startup, and on exit its real shutdown.
+
+    ``application`` defaults to the project's handler
+    (``lifespan_container.asgi.get_asgi_application()``); pass your own ASGI
+    application (for example a Channels ``ProtocolTypeRouter``) if ``asgi.py``
+    wraps it. The block gets the lifespan ``state`` dict, as a server keeps it.
+
+    The startup runs in the current event loop, so the resources belong to it:
+    Django's ``AsyncClient``, ``@inject``-ed views called directly and
+    :func:`lifespan_client` all work inside the block. A failed startup raises
+    :class:`~lifespan_container.exceptions.StartupFailedError` with the
+    ``lifespan.startup.failed`` message; a failed shutdown raises
+    :class:`~lifespan_container.exceptions.ShutdownFailedError` (unless the block
+    itself raised: then that exception goes on, and the shutdown failure is logged).
+    """
+    app = application if application is not None else _default_application()
+    settings = lifespan_settings()
+    limit = settings.startup_timeout + settings.shutdown_timeout + _MARGIN
+    state: dict[str, Any] = {}
+    scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": state}
+    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    outbox: asyncio.Queue[MutableMapping[str, Any]] = asyncio.Queue()
+    task = asyncio.ensure_future(app(scope, inbox.get, outbox.put))
+    try:
+        answer = await _ask(inbox, outbox, task, "lifespan.startup", limit)
+        if answer["type"] != "lifespan.startup.complete":
+            await _raise_failed(answer, task, StartupFailedError)
+        try:
+            yield state
+        except BaseException:
+            await _shutdown_quietly(inbox, outbox, task, limit)
+            raise
+        answer = await _ask(inbox, outbox, task, "lifespan.shutdown", limit)
+        if answer["type"] != "lifespan.shutdown.complete":
+            await _raise_failed(answer, task, ShutdownFailedError)
+        await task
+    finally:
+        if not task.done():
+            task.cancel()
+            await asyncio.wait([task])
+
+
+async def _ask(
+    inbox: asyncio.Queue[dict[str, Any]],
+    outbox: asyncio.Queue[MutableMapping[str, Any]],
+    task: asyncio.Future[None],
+    event: str,
+    limit: float,
+) -> MutableMapping[str, Any]:
+    """Send ``event``; return the application's answer."""
+    await inbox.put({"type": event})
+    answering = asyncio.ensure_future(outbox.get())
+    try:
+        waiting: set[asyncio.Future[Any]] = {answering, task}
+        done, _ = await asyncio.wait(waiting, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not answering.done():
+            answering.cancel()
+            await asyncio.wait([answering])
+    if answering in done:
+        return answering.result()
+    if task in done:
+        error = task.exception()
+        msg = (
+            f"The application returned without answering {event!r}: it does not speak the "
+            "ASGI lifespan protocol. Pass the handler of "
+            "lifespan_container.asgi.get_asgi_application() (or an application that "
+            "routes 'lifespan' to it)."
+        )
+        raise LifespanContainerError(msg) from error
+    msg = (
+        f"The application did not answer {event!r} within {limit:g} s (the configured "
+        "startup and shutdown timeouts, plus a margin)."
+    )
+    raise LifespanContainerError(msg)
+
+
+async def _raise_failed(
+    answer: Mapping[str, Any],
+    task: asyncio.Future[None],
+    error: type[StartupFailedError | ShutdownFailedError],
+) -> None:
+    """Raise what the application raised after ``*.failed``, or an error with its message."""
+    await asyncio.wait([task])
+    raised = task.exception()
+    if isinstance(raised, error):
+        raise raised
+    raise error(str(answer.get("message", answer))) from raised
+
+
+async def _shutdown_quietly(
+    inbox: asyncio.Queue[dict[str, Any]],
+    outbox: asyncio.Queue[MutableMapping[str, Any]],
+    task: asyncio.Future[None],
+    limit: float,
+) -> None:
+    """Shut down after the block raised: log a failure instead of masking the error."""
+    try:
+        answer = await _ask(inbox, outbox, task, "lifespan.shutdown", limit)
+        await asyncio.wait([task])
+    except LifespanContainerError:
+        logger.exception("The lifespan shutdown after a failed test failed too.")
+        return
+    if answer["type"] != "lifespan.shutdown.complete":
+        logger.error("The lifespan shutdown after a failed test failed too: %s", answer)
+
+
+@contextlib.asynccontextmanager
+async def lifespan_client(
+    application: ASGIApp | None = None,
+    *,
+    base_url: str = "http://testserver",
+    **client_options: Any,
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An ``httpx.AsyncClient`` that talks to the application in-process, lifespan running.
+
+    The real startup runs first and the real shutdown after the block, as with
+    :func:`lifespan`. Each request gets a shallow copy of the lifespan ``state`` in
+    its scope, the way ASGI servers pass it. ``client_options`` go to
+    ``httpx.AsyncClient`` (headers, timeout, follow_redirects...). Needs httpx.
+    """
+    app = application if application is not None else _default_application()
+    async with lifespan(app) as state, client_for(app, state, base_url, **client_options) as client:
+        yield client
+
+
+@contextlib.asynccontextmanager
+async def client_for(
+    app: ASGIApp, state: dict[str, Any], base_url: str = "http://testserver", **options: Any
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An in-process ``httpx.AsyncClient`` for ``app`` whose lifespan already runs."""
+    import httpx  # noqa: PLC0415 (a test dependency, not a dependency of the library)
+
+    transport = httpx.ASGITransport(app=_with_state(app, state))
+    async with httpx.AsyncClient(transport=transport, base_url=base_url, **options) as client:
+        yield client
+
+
+def _with_state(app: ASGIApp, state: dict[str, Any]) -> ASGIApp:
+    """``app`` with a shallow copy of ``state`` in every request's scope."""
+
+    async def app_with_state(
+        scope: MutableMapping[str, Any],
+        receive: Callable[[], Awaitable[MutableMapping[str, Any]]],
+        send: Callable[[MutableMapping[str, Any]], Awaitable[None]],
+    ) -> None:
+        await app({**scope, "state": dict(state)}, receive, send)
+
+    return app_with_state
+
+
+@overload
+def with_lifespan(
+    func: Callable[P, Awaitable[R]], *, application: ASGIApp | None = None
+) -> Callable[P, Awaitable[R]]: ...
+@overload
+def with_lifespan(
+    func: None = None, *, application: ASGIApp | None = None
+) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]: ...
+def with_lifespan(
+    func: Callable[P, Awaitable[R]] | None = None, *, application: ASGIApp | None = None
+) -> Any:
+    """Run an async test (function or ``TestCase`` method) inside :func:`lifespan`.
+
+    For ``django.test.TestCase`` and ``TransactionTestCase``, whose async test
+    methods each run in an event loop of their own::
+
+        class WeatherTests(TestCase):
+            @with_lifespan
+            async def test_forecast(self):
+                response = await self.async_client.get("/weather/oslo")
+    """
+
+    def decorate(test: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+        if not iscoroutinefunction(test):
+            msg = f"@with_lifespan needs an async test; {test.__qualname__} is not."
+            raise TypeError(msg)
+
+        @functools.wraps(test)
+        async def run(*args: P.args, **kwargs: P.kwargs) -> R:
+            async with lifespan(application):
+                return await test(*args, **kwargs)
+
+        return run
+
+    return decorate if func is None else decorate(func)
+
+
+class override:  # noqa: N801 (used like contextlib's lower-case context managers)
+    """Replace a provider of the project's container, for a block or a test.
+
+    ``target`` is a provider of the container class (``Container.http``), its
+    dotted name (``"http"``) or a provider of the running container. ``replacement``
+    is a value (a fake client, a fake pool), or a provider (``providers.Object``,
+    ``providers.Factory``...). A ``Resource`` that is overridden when the lifespan
+    starts is not opened. The override is undone on exit, also when the block
+    raises. Works as a context manager and as a decorator of sync and async
+    functions.
+    """
+
+    def __init__(self, target: providers.Provider[Any] | str, replacement: object) -> None:
+        self.target = target
+        self.replacement = _as_provider(replacement)
+        self._provider: providers.Provider[Any] | None = None
+
+    def __enter__(self) -> providers.Provider[Any]:
+        from lifespan_container._runtime import get_container  # noqa: PLC0415
+        from lifespan_container.injection import find_provider  # noqa: PLC0415
+
+        provider = find_provider(get_container(), self.target)
+        if provider is None:
+            msg = (
+                f"override({self.target!r}, ...): the project's container has no such "
+                "provider. Name one of its providers (Container.http) or its dotted name."
+            )
+            raise LifespanContainerError(msg)
+        provider.override(self.replacement)
+        self._provider = provider
+        return self.replacement
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        provider, self._provider = self._provider, None
+        if provider is None:
+            return
+        # Undo ours, and any override a test stacked on it without undoing.
+        while self.replacement in provider.overridden:
+            provider.reset_last_overriding()
+
+    def __call__(self, func: Callable[P, R]) -> Callable[P, R]:
+        """Use as a decorator: the override is in place while ``func`` runs."""
+        if iscoroutinefunction(func):
+
+            @functools.wraps(func)
+            async def async_run(*args: Any, **kwargs: Any) -> Any:
+                with override(self.target, self.replacement):
+                    return await func(*args, **kwargs)
+
+            return async_run  # type: ignore[return-value]
+
+        @functools.wraps(func)
+        def run(*args: P.args, **kwargs: P.kwargs) -> R:
+            with override(self.target, self.replacement):
+                return func(*args, **kwargs)
+
+        return run
+
+
+def _as_provider(replacement: object) -> providers.Provider[Any]:
+    if isinstance(replacement, providers.Resource):
+        msg = (
+            "override() takes a value or a provider, not a providers.Resource: a resource "
+            "opened by the override would belong to no lifespan, and nothing would close "
+            "it. Open the fake in the test (async with ... as fake:) and override with it."
+        )
+        raise LifespanContainerError(msg)
+    if isinstance(replacement, providers.Provider):
+        return replacement
+    return providers.Object(replacement)
+
+
+class Overrides:
+    """Overrides applied one by one and undone together, newest first.
+
+    The pytest plugin's ``overrides`` fixture is one, reset after each test::
+
+        def test_weather(overrides, fake_http):
+            overrides(Container.http, fake_http)
+    """
+
+    def __init__(self) -> None:
+        self._applied: list[override] = []
+
+    def __call__(self, target: providers.Provider[Any] | str, replacement: object) -> None:
+        """Override ``target`` with ``replacement`` until :meth:`reset`."""
+        applied = override(target, replacement)
+        applied.__enter__()
+        self._applied.append(applied)
+
+    def reset(self) -> None:
+        """Undo every override, newest first."""
+        while self._applied:
+            self._applied.pop().__exit__(None, None, None)
