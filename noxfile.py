@@ -73,6 +73,7 @@ def tests(session: nox.Session, django: str) -> None:
     workdir.mkdir(parents=True)
     shutil.copytree(ROOT / "tests", workdir / "tests")
     shutil.copytree(ROOT / "docs", workdir / "docs")
+    shutil.copytree(ROOT / "demo", workdir / "demo", ignore=shutil.ignore_patterns("*.sqlite3"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, workdir / name)
     session.chdir(workdir)
@@ -95,6 +96,20 @@ def tests(session: nox.Session, django: str) -> None:
         *session.posargs,
         env={"PYTHONDEVMODE": "1"},
     )
+    # The demo's own suite (its settings, its conftest), counted in the same coverage.
+    session.chdir(workdir / "demo")
+    session.run(
+        "coverage",
+        "run",
+        f"--rcfile={workdir / 'pyproject.toml'}",
+        f"--data-file={workdir / '.coverage'}",
+        "-m",
+        "pytest",
+        "-W",
+        "error::ResourceWarning",
+        env={"PYTHONDEVMODE": "1"},
+    )
+    session.chdir(workdir)
     session.run("coverage", "combine", "--quiet")
     session.run("coverage", "report")
 
@@ -107,3 +122,12 @@ def benchmarks(session: nox.Session) -> None:
     session.run("python", "inject.py")
     session.run("python", "startup.py")
     session.run("python", "handler_overhead.py", "--rounds", "30", "--requests", "150")
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """Serve the demo project under uvicorn (lifespan on) on 127.0.0.1; Ctrl+C stops it."""
+    session.install("-e", ".", *group("demo"))
+    session.chdir(ROOT / "demo")
+    # Ctrl+C reaches uvicorn too: give its graceful shutdown all the time it needs.
+    session.run("python", "run.py", *session.posargs, interrupt_timeout=None)

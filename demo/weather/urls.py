@@ -1,0 +1,12 @@
+from django.urls import path
+
+from weather import upstream, views
+
+urlpatterns = [
+    path("", views.index),
+    path("weather/<str:city>", views.forecast),
+    path("stations/", views.StationList.as_view()),
+    path("report", views.report),
+    path("api/stations/<str:code>", views.StationDetail.as_view()),
+    path("upstream/forecast/<str:city>", upstream.forecast),
+]
