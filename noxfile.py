@@ -18,7 +18,7 @@ nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_venv = "yes"
 nox.options.error_on_missing_interpreters = False
-nox.options.sessions = ["lint", "typing", "tests"]
+nox.options.sessions = ["lint", "typing", "docs", "tests"]
 
 ROOT = Path(__file__).parent
 PYPROJECT = nox.project.load_toml("pyproject.toml")
@@ -58,6 +58,20 @@ def typing(session: nox.Session) -> None:
     session.run("mypy", "--strict", *session.posargs)
 
 
+@nox.session(python="3.11")
+def docs(session: nox.Session) -> None:
+    """Build the documentation site, warnings as errors."""
+    session.install("-e", ".", *group("docs"))
+    session.run(
+        "mkdocs",
+        "build",
+        "--strict",
+        "--site-dir",
+        session.create_tmp() + "/site",
+        env={"NO_MKDOCS_2_WARNING": "1"},
+    )
+
+
 @nox.session
 @nox.parametrize(("python", "django"), PAIRS, ids=[f"py{p}-django{d}" for p, d in PAIRS])
 def tests(session: nox.Session, django: str) -> None:
@@ -68,7 +82,7 @@ def tests(session: nox.Session, django: str) -> None:
     """
     wheel = build_wheel(session)
     session.install(str(wheel), f"django~={django}.0", *group("tests"))
-    workdir = Path(session.create_tmp()) / "suite"
+    workdir = Path(session.create_tmp()).resolve() / "suite"
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     shutil.copytree(ROOT / "tests", workdir / "tests")

@@ -12,7 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 DOCS_PROJECT = ROOT / "tests" / "docs_project"
 RECIPE = re.compile(r"^```python\n# test file: (\S+)\n(.*?)^```", re.DOTALL | re.MULTILINE)
-RECIPES = RECIPE.findall((ROOT / "docs" / "testing.md").read_text(encoding="utf-8"))
+RECIPES = RECIPE.findall((ROOT / "docs" / "how-to" / "testing.md").read_text(encoding="utf-8"))
 INNER_TIMEOUT = 120  # bounds the harness, not the behaviour under test
 
 
@@ -187,7 +187,7 @@ def test_the_testing_page_has_recipes() -> None:
 def test_testing_page_recipe(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, name: str, source: str
 ) -> None:
-    """Every recipe of docs/testing.md passes, as written, against the docs' project."""
+    """Every recipe of docs/how-to/testing.md passes, as written, against the docs' project."""
     shutil.copytree(DOCS_PROJECT / "myproject", pytester.path / "myproject")
     monkeypatch.setenv("PYTHONPATH", str(pytester.path))
     monkeypatch.setenv("DJANGO_SETTINGS_MODULE", "myproject.settings")

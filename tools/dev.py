@@ -73,7 +73,7 @@ def main(argv: list[str]) -> int:
             )
     command, *rest = argv or ["test"]
     if command == "test":
-        nox_args = ["-s", "lint", "typing", "tests", *rest]
+        nox_args = ["-s", "lint", "typing", "docs", "tests", *rest]
     elif command == "demo":
         nox_args = ["-s", "demo", *rest]
     else:
