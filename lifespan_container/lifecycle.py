@@ -353,9 +353,10 @@ class ResourceLifecycle:
                 f"Resource {name!r} is not open: the container's resources open in the ASGI "
                 "lifespan startup, and it has not run in this process (or shutdown already "
                 "ran). Serve the project with an ASGI server that sends the lifespan "
-                "(uvicorn, gunicorn with uvicorn's worker, hypercorn, granian); in tests, "
-                "run the code inside lifespan_container.testing.lifespan(application) or "
-                "override the provider."
+                "(uvicorn, gunicorn with uvicorn's worker, hypercorn, granian; daphne and "
+                "WSGI runserver send none); in development, use `python manage.py "
+                "runasgi`. In tests, run the code inside "
+                "lifespan_container.testing.lifespan() or override the provider."
             )
             raise ResourcesNotStartedError(msg) from None
         if name in self._loop_bound:
