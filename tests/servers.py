@@ -110,3 +110,72 @@ def uvicorn(*extra: str) -> list[str]:
 
 
 SIGTERM = signal.SIGTERM
+
+
+APP = "tests.project.asgi:application"
+
+
+def python_module(module: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", module, *args]
+
+
+SERVERS: dict[str, tuple[list[str], int]] = {
+    # name: (command line, worker processes that each run a lifespan)
+    "uvicorn": (uvicorn(), 1),
+    "uvicorn-workers-2": (uvicorn("--workers", "2"), 2),
+    "gunicorn-uvicorn-worker": (
+        python_module(
+            "gunicorn",
+            APP,
+            "-k",
+            "uvicorn_worker.UvicornWorker",
+            "-w",
+            "2",
+            "-b",
+            "127.0.0.1:{port}",
+            "--graceful-timeout",
+            "10",
+        ),
+        2,
+    ),
+    "gunicorn-library-worker": (
+        python_module(
+            "gunicorn",
+            APP,
+            "-k",
+            "lifespan_container.workers.UvicornWorker",
+            "-w",
+            "2",
+            "-b",
+            "127.0.0.1:{port}",
+            "--graceful-timeout",
+            "10",
+        ),
+        2,
+    ),
+    "gunicorn-asgi": (
+        python_module("gunicorn", APP, "-k", "asgi", "-b", "127.0.0.1:{port}"),
+        1,
+    ),
+    "hypercorn": (python_module("hypercorn", APP, "--bind", "127.0.0.1:{port}"), 1),
+    "hypercorn-workers-2": (
+        python_module("hypercorn", APP, "--workers", "2", "--bind", "127.0.0.1:{port}"),
+        2,
+    ),
+    "granian-workers-2": (
+        python_module(
+            "granian",
+            "--interface",
+            "asgi",
+            "--workers",
+            "2",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "{port}",
+            APP,
+        ),
+        2,
+    ),
+}
+DAPHNE = python_module("daphne", "-b", "127.0.0.1", "-p", "{port}", APP)

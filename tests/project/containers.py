@@ -45,3 +45,29 @@ class Container(containers.DeclarativeContainer):
 
 class FailingContainer(Container):
     db_pool = providers.Resource(db_pool)
+
+
+async def postgres_pool() -> AsyncIterator[object]:
+    """A real psycopg pool: LC_DATABASE_URL, LC_POOL_SIZE connections, tagged LC_APP_NAME."""
+    from psycopg_pool import AsyncConnectionPool  # noqa: PLC0415
+
+    size = int(os.environ.get("LC_POOL_SIZE", "4"))
+    pool = AsyncConnectionPool(
+        os.environ["LC_DATABASE_URL"],
+        min_size=size,
+        max_size=size,
+        open=False,
+        timeout=30,
+        kwargs={"application_name": os.environ.get("LC_APP_NAME", "lc-matrix")},
+    )
+    record("open pool")
+    async with pool:
+        await pool.wait(timeout=30)
+        try:
+            yield pool
+        finally:
+            record("close pool")
+
+
+class PoolContainer(Container):
+    pool = providers.Resource(postgres_pool)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import httpx
 from asgiref.sync import async_to_sync
@@ -112,8 +113,30 @@ def drf_function(request: Request, cache: str = Provide[Container.cache]) -> Res
 router = SimpleRouter()
 router.register("viewset", DRFViewSet, basename="viewset")
 
+
+async def slow(request: HttpRequest) -> JsonResponse:
+    """A request still in flight when the server is told to stop."""
+    record("slow begin")
+    await asyncio.sleep(float(request.GET.get("seconds", "0.5")))
+    get_container().http()  # the resources are still open here
+    record("slow end")
+    return JsonResponse({"slow": "done"})
+
+
+@inject
+async def pool_query(request: HttpRequest, pool: Any = Provide["pool"]) -> JsonResponse:
+    """One query through the worker's pool; reports the pool's size as it goes."""
+    async with pool.connection() as connection:
+        cursor = await connection.execute("SELECT 1")
+        (one,) = await cursor.fetchone()
+    stats = pool.get_stats()
+    return JsonResponse({"one": one, "pool_size": stats.get("pool_size"), "max": pool.max_size})
+
+
 urlpatterns = [
     path("resources", resources),
+    path("slow", slow),
+    path("pool", pool_query),
     path("echo/<path:rest>", echo),
     path("async-function", async_function),
     path("sync-function", sync_function),
