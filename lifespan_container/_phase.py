@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine, Iterator, Sequence
@@ -59,36 +60,68 @@ class Tracker:
             del self.running[name]
 
 
+CANCEL_GRACE = 1.0
+"""Seconds a cancelled step gets to finish; one that ignores cancellation is left behind."""
+
+logger = logging.getLogger("lifespan_container")
+
+
 async def run_concurrently(
     steps: Sequence[tuple[str, Coroutine[object, object, object]]],
     *,
     fail_fast: bool,
+    timeout: float | None = None,
+    limit: str = "",
 ) -> list[Failure]:
     """Run every coroutine as a task; return the failures, in the order of ``steps``.
 
     With ``fail_fast`` the first failure cancels the steps still running (they are
-    not failures of their own). If the caller is cancelled, every task is cancelled
-    and awaited before the cancellation goes on, so no step is left running.
+    not failures of their own). When ``timeout`` passes, the steps still running are
+    cancelled and reported as not finished "within ``limit``", together with the
+    failures collected until then. If the caller is cancelled, every task is
+    cancelled before the cancellation goes on. Cancelled tasks get
+    :data:`CANCEL_GRACE` seconds to finish; one that ignores cancellation is
+    logged and left behind, so the call stays bounded.
     """
-    tasks = [asyncio.ensure_future(coro) for _, coro in steps]
+    loop = asyncio.get_running_loop()
+    tasks = [loop.create_task(coro, name=name) for name, coro in steps]
     if not tasks:
         return []
     try:
-        await asyncio.wait(
-            tasks, return_when=asyncio.FIRST_EXCEPTION if fail_fast else asyncio.ALL_COMPLETED
+        _, running = await asyncio.wait(
+            tasks,
+            timeout=timeout,
+            return_when=asyncio.FIRST_EXCEPTION if fail_fast else asyncio.ALL_COMPLETED,
         )
     finally:
-        await _cancel_and_wait(tasks)
+        await cancel_and_wait([task for task in tasks if not task.done()])
+    failed = {
+        task
+        for task in tasks
+        if task.done() and not task.cancelled() and task.exception() is not None
+    }
+    # Steps cut short by a failure (fail fast) are not failures; by the time limit, they are.
+    timed_out = running if not (fail_fast and failed) else set()
     return [
         Failure(name, task.exception())
+        if task in failed
+        else Failure(name, reason=f"did not finish within {limit}")
         for (name, _), task in zip(steps, tasks, strict=True)
-        if not task.cancelled() and task.exception() is not None
+        if task in failed or task in timed_out
     ]
 
 
-async def _cancel_and_wait(tasks: Sequence[asyncio.Future[object]]) -> None:
-    pending = [task for task in tasks if not task.done()]
-    for task in pending:
+async def cancel_and_wait(tasks: Sequence[asyncio.Future[Any]]) -> None:
+    """Cancel ``tasks`` and wait for them, :data:`CANCEL_GRACE` seconds at most."""
+    for task in tasks:
         task.cancel()
-    if pending:
-        await asyncio.wait(pending)
+    if not tasks:
+        return
+    _, stuck = await asyncio.wait(tasks, timeout=CANCEL_GRACE)
+    for task in stuck:
+        name = task.get_name() if isinstance(task, asyncio.Task) else repr(task)
+        logger.error(
+            "A lifespan step ignored its cancellation for %.1f s and is left running: %s",
+            CANCEL_GRACE,
+            name,
+        )

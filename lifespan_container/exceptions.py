@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 __all__ = [
     "InjectionError",
     "LifespanContainerError",
+    "MarkerUsedError",
     "ResourcesNotStartedError",
     "ShutdownFailedError",
     "StartupFailedError",
@@ -83,4 +84,11 @@ class InjectionError(LifespanContainerError):
 
     The message names the view, the parameter and how to fix it. The same
     problems are reported earlier by ``manage.py check`` (``lifespan_container.E101``).
+    """
+
+
+class MarkerUsedError(InjectionError, AttributeError):
+    """A ``Provide[...]`` marker was used as a value: its function lacks ``@inject``.
+
+    It is an ``AttributeError`` too, so ``hasattr()`` on a marker stays ``False``.
     """

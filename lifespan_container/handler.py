@@ -100,6 +100,15 @@ class LifespanHandler(ASGIHandler):
         """Open the resources, then send ``asgi_startup``; all or nothing, bounded."""
         settings = lifespan_settings()
         lifecycle = self.runtime.lifecycle
+        if lifecycle is not None and lifecycle.in_use:
+            msg = (
+                "Startup failed: the container's resources are already open, for another "
+                "lifespan of this process. One container serves one lifespan at a time: "
+                "in tests, nest neither lifespan() nor lifespan_client() inside the "
+                "`lifespan` fixture (use its asgi_client), nor two lifespans in one test."
+            )
+            logger.error(msg)
+            raise StartupFailedError(msg)
         tracker = Tracker()
         try:
             async with asyncio.timeout(settings.startup_timeout):
@@ -143,20 +152,19 @@ class LifespanHandler(ASGIHandler):
         tracker = Tracker()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + settings.shutdown_timeout
-        failures: list[Failure] = []
-        try:
-            async with asyncio.timeout_at(deadline):
-                failures += await dispatch(
-                    asgi_shutdown,
-                    sender=type(self),
-                    tracker=tracker,
-                    fail_fast=False,
-                    scope=scope,
-                    state=scope.get("state"),
-                )
-        except TimeoutError:
-            reason = f"did not finish within {_limit('SHUTDOWN', settings.shutdown_timeout)}"
-            failures += [Failure(step, reason=reason) for step in tracker.interrupted]
+        # The receivers get at most half of the time, so that the resources always
+        # have the other half to close.
+        budget = settings.shutdown_timeout / 2
+        failures = await dispatch(
+            asgi_shutdown,
+            sender=type(self),
+            tracker=tracker,
+            fail_fast=False,
+            timeout=budget,
+            limit=f"{budget:g} s, half of {_limit('SHUTDOWN', settings.shutdown_timeout)}",
+            scope=scope,
+            state=scope.get("state"),
+        )
         if lifecycle:
             failures += await lifecycle.stop(
                 max(deadline - loop.time(), 0.0),

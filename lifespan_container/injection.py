@@ -45,7 +45,7 @@ from asgiref.sync import iscoroutinefunction
 from dependency_injector import providers, wiring
 
 from lifespan_container import _runtime
-from lifespan_container.exceptions import InjectionError
+from lifespan_container.exceptions import InjectionError, MarkerUsedError
 from lifespan_container.lifecycle import here
 
 if TYPE_CHECKING:
@@ -61,7 +61,11 @@ R = TypeVar("R")
 
 
 class Marker:
-    """What ``Provide[...]`` evaluates to: the provider (or its dotted name) to inject."""
+    """What ``Provide[...]`` evaluates to: the provider (or its dotted name) to inject.
+
+    Used as a value (a function without ``@inject`` received it), it raises
+    :class:`MarkerUsedError` saying so, instead of a puzzling ``AttributeError``.
+    """
 
     __slots__ = ("target",)
 
@@ -72,6 +76,19 @@ class Marker:
         if isinstance(self.target, str):
             return f"Provide[{self.target!r}]"
         return f"Provide[{_describe_provider(self.target)}]"
+
+    def _misused(self, *args: object, **kwargs: object) -> Any:  # noqa: ARG002
+        msg = (
+            f"{self!r} was used as a value: the function that declares it is not decorated "
+            "with @lifespan_container.inject, so it received the marker instead of the "
+            "resource. Decorate it (directly, under @api_view or @action)."
+        )
+        raise MarkerUsedError(msg)
+
+    def __getattr__(self, name: str) -> Any:
+        return self._misused()
+
+    __call__ = __await__ = __aenter__ = __enter__ = __iter__ = _misused
 
 
 class _ProvideMarkers:
@@ -375,6 +392,12 @@ def _find_markers(func: Callable[..., Any], where: str) -> Iterator[tuple[str, i
         markers = [marker for marker in found if marker is not None]
         if len(markers) > 1:
             msg = f"Parameter {parameter.name!r} of {where} has more than one Provide marker."
+            raise InjectionError(msg)
+        if markers and parameter.kind is inspect.Parameter.POSITIONAL_ONLY:
+            msg = (
+                f"Parameter {parameter.name!r} of {where} is positional-only, so @inject "
+                "cannot pass it by name. Make it a regular or keyword-only parameter."
+            )
             raise InjectionError(msg)
         if markers:
             yield parameter.name, position, markers[0]

@@ -30,7 +30,6 @@ import contextvars
 import functools
 import inspect
 import logging
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -40,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Final
 from asgiref.sync import SyncToAsync
 from dependency_injector import providers, resources
 
-from lifespan_container._phase import Failure, Tracker, run_concurrently
+from lifespan_container._phase import Failure, Tracker, cancel_and_wait, run_concurrently
 from lifespan_container.exceptions import ResourcesNotStartedError, WrongEventLoopError
 
 if TYPE_CHECKING:
@@ -93,7 +92,7 @@ class ResourceLifecycle:
         self._threads: dict[str, asyncio.Future[Any]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self.owner: object = None
-        """``here()`` in the resources' loop while they are open (see :meth:`fast_path`)."""
+        """The resources' event loop while any is open: what ``here()`` returns in it."""
         self._started = False
         for resource in self._resources.values():
             resource.guard = providers.Callable(self._hand_out, resource.name)
@@ -118,6 +117,11 @@ class ResourceLifecycle:
         return self._started
 
     @property
+    def in_use(self) -> bool:
+        """Whether any resource is open or opening (a lifespan is using this lifecycle)."""
+        return bool(self._opened or self._threads or self._started)
+
+    @property
     def loop(self) -> asyncio.AbstractEventLoop | None:
         """The event loop the resources were opened in, while any of them is open."""
         return self._loop
@@ -139,8 +143,7 @@ class ResourceLifecycle:
             msg = "The container's resources are already open; stop() them before start()."
             raise RuntimeError(msg)
         tracker = tracker or Tracker()
-        self._loop = asyncio.get_running_loop()
-        self.owner = _owner_of(self._loop)
+        self._loop = self.owner = asyncio.get_running_loop()
         ready = {name: asyncio.Event() for name in self._resources}
         in_thread = sum(resource.in_thread for resource in self._resources.values())
         executor = ThreadPoolExecutor(in_thread, "lifespan-resource") if in_thread else None
@@ -207,8 +210,11 @@ class ResourceLifecycle:
 
     async def _init(self, resource: _Resource, executor: ThreadPoolExecutor | None) -> object:
         provider = resource.provider
-        # Take the guard off for the real initialisation, and put it back after.
+        # Take the guard off for the real initialisation, and put it back after. Async
+        # mode is on while it opens, so that awaitable arguments (a Coroutine or an
+        # async Factory) are awaited; off after, so the guard hands out plain values.
         provider.reset_last_overriding()
+        provider.reset_async_mode()
         try:
             if not resource.in_thread:
                 value = provider.init()
@@ -227,6 +233,7 @@ class ResourceLifecycle:
                 self._threads[resource.name] = future
                 raise
         finally:
+            provider.disable_async_mode()
             provider.override(resource.guard)
 
     # -- shutdown ----------------------------------------------------------------------
@@ -244,10 +251,20 @@ class ResourceLifecycle:
         closes still running are cancelled and reported with the ones left waiting.
         """
         tracker = tracker or Tracker()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        await self._collect_threads(deadline)
+        deadline = asyncio.get_running_loop().time() + timeout
+        limit = limit or f"the time limit ({timeout:g} s)"
+        self._started = False
+        # What is open closes first; a sync resource still opening in its thread is
+        # waited for with the time that is left, and closed if it opens.
+        failures = await self._close_opened(deadline, tracker, limit)
+        if self._threads:
+            await self._collect_threads(deadline)
+            failures += await self._close_opened(deadline, tracker, limit)
+        if not self._opened and not self._threads:
+            self._loop = self.owner = None
+        return failures
 
+    async def _close_opened(self, deadline: float, tracker: Tracker, limit: str) -> list[Failure]:
         closing: dict[str, asyncio.Task[None]] = {}
         dependents: dict[str, list[str]] = {name: [] for name in self._opened}
         for name in self._opened:
@@ -260,12 +277,7 @@ class ResourceLifecycle:
             closing[name] = asyncio.ensure_future(
                 self._close(self._resources[name], waits_for, tracker)
             )
-        self._started = False
-        limit = limit or f"the time limit ({timeout:g} s)"
-        failures = await _wait_until(deadline, closing, tracker, limit)
-        if not self._opened:
-            self._loop = self.owner = None
-        return failures
+        return await _wait_until(deadline, closing, tracker, limit)
 
     async def _close(
         self, resource: _Resource, waits_for: list[asyncio.Task[None]], tracker: Tracker
@@ -370,21 +382,9 @@ class ResourceLifecycle:
         return value
 
 
-if sys.version_info >= (3, 12):
-    here: Callable[[], object] = asyncio._get_running_loop  # noqa: SLF001
-    """Identifies the running loop cheaply: since Python 3.12, the loop itself."""
-
-    def _owner_of(loop: asyncio.AbstractEventLoop) -> object:
-        return loop
-
-else:
-    # Python 3.11's _get_running_loop() makes a getpid() system call on every call.
-    # A thread runs one loop at a time, so the loop's thread identifies it while it
-    # serves; a mismatch goes to hand_out(), which checks the running loop itself.
-    here = threading.get_ident
-
-    def _owner_of(loop: asyncio.AbstractEventLoop) -> object:  # noqa: ARG001
-        return threading.get_ident()
+here: Callable[[], object] = asyncio._get_running_loop  # noqa: SLF001
+"""The running event loop, or ``None`` in a thread without one (a C function that
+never raises). Compared with :attr:`ResourceLifecycle.owner` on every injection."""
 
 
 def _open_in_thread(loop: asyncio.AbstractEventLoop, init: Callable[[], object]) -> object:
@@ -477,19 +477,25 @@ def _anonymous_name(provider: providers.Resource[Any], taken: Iterable[str]) -> 
 
 
 def _opens_in_thread(provider: providers.Resource[Any]) -> bool:
-    """Whether opening ``provider`` is sync work, to be done off the event loop."""
-    provides: Callable[..., Any] | None = provider.provides
+    """Whether opening ``provider`` is sync work, to be done off the event loop.
+
+    Only what is known to be sync goes to a thread: generator functions, sync
+    ``resources.Resource`` subclasses and sync context manager classes. Plain
+    callables open on the loop, since they may return an awaitable or an async
+    context manager (``redis.asyncio.from_url``, ``asyncpg.create_pool``). A
+    dependency that is a coroutine needs the loop too.
+    """
+    provides: Any = provider.provides
     wrapped = getattr(provides, "__wrapped__", None)
-    if inspect.isasyncgenfunction(wrapped) or inspect.iscoroutinefunction(provides):
-        return False
-    if isinstance(provides, type):
-        if issubclass(provides, resources.AsyncResource):
-            return False
-        if hasattr(provides, "__aenter__") and not hasattr(provides, "__enter__"):
-            return False
-    # A dependency that is a coroutine (not an opened resource) needs the loop too.
+    sync = inspect.isgeneratorfunction(wrapped) or (
+        isinstance(provides, type)
+        and (
+            issubclass(provides, resources.Resource)
+            or (hasattr(provides, "__enter__") and not hasattr(provides, "__aenter__"))
+        )
+    )
     dependencies: list[providers.Provider[Any]] = list(provider.traverse())
-    return not any(
+    return sync and not any(
         isinstance(dependency, providers.Coroutine)
         or inspect.iscoroutinefunction(getattr(dependency, "provides", None))
         for dependency in dependencies
@@ -530,10 +536,7 @@ async def _wait_until(
         await asyncio.wait(closing.values(), timeout=max(deadline - loop.time(), 0))
     hung = set(tracker.running)
     timed_out = {name: task for name, task in closing.items() if not task.done()}
-    for task in timed_out.values():
-        task.cancel()
-    if timed_out:
-        await asyncio.wait(timed_out.values())
+    await cancel_and_wait(list(timed_out.values()))
     failures: list[Failure] = []
     for name, task in closing.items():
         step = f"resource {name!r}"
@@ -544,6 +547,6 @@ async def _wait_until(
                 else f"was not closed: {limit} passed before its turn"
             )
             failures.append(Failure(step, reason=reason))
-        elif task.exception() is not None:
+        elif not task.cancelled() and task.exception() is not None:
             failures.append(Failure(step, task.exception()))
     return failures

@@ -54,18 +54,21 @@ def receiver_name(receiver: Callable[..., Any]) -> str:
     return f"{module}.{qualname}"
 
 
-async def dispatch(
+async def dispatch(  # noqa: PLR0913 (all keyword-only)
     signal: Signal,
     *,
     sender: object,
     tracker: Tracker,
     fail_fast: bool,
+    timeout: float | None = None,
+    limit: str = "",
     **named: Any,
 ) -> list[Failure]:
     """Send ``signal`` to every live receiver; return the receivers that failed.
 
     Each receiver is a step of its own, so a timeout can name the receivers it was
-    still waiting for, and each failure names its receiver.
+    still waiting for, and each failure names its receiver. ``timeout`` bounds them
+    all (``limit`` names it in the failures) without losing the failures collected.
     """
     if not signal.receivers:
         return []
@@ -85,7 +88,7 @@ async def dispatch(
         )
         for receiver in [*sync_receivers, *async_receivers]
     ]
-    return await run_concurrently(steps, fail_fast=fail_fast)
+    return await run_concurrently(steps, fail_fast=fail_fast, timeout=timeout, limit=limit)
 
 
 async def _call(receiver: Callable[..., Any], step: str, tracker: Tracker, **kwargs: Any) -> None:

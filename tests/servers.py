@@ -119,6 +119,11 @@ def python_module(module: str, *args: str) -> list[str]:
     return [sys.executable, "-m", module, *args]
 
 
+def gunicorn(*args: str) -> list[str]:
+    # gunicorn 27 opens a control socket under ~/.gunicorn unless told not to.
+    return python_module("gunicorn", APP, "-b", "127.0.0.1:{port}", "--no-control-socket", *args)
+
+
 SERVERS: dict[str, tuple[list[str], int]] = {
     # name: (command line, worker processes that each run a lifespan)
     "uvicorn": (uvicorn(), 1),
@@ -154,10 +159,14 @@ SERVERS: dict[str, tuple[list[str], int]] = {
         2,
     ),
     "gunicorn-asgi": (
-        python_module("gunicorn", APP, "-k", "asgi", "-b", "127.0.0.1:{port}"),
+        gunicorn("-k", "asgi"),
         1,
     ),
     "hypercorn": (python_module("hypercorn", APP, "--bind", "127.0.0.1:{port}"), 1),
+    "hypercorn-workers-0": (
+        python_module("hypercorn", APP, "--workers", "0", "--bind", "127.0.0.1:{port}"),
+        1,
+    ),
     "hypercorn-workers-2": (
         python_module("hypercorn", APP, "--workers", "2", "--bind", "127.0.0.1:{port}"),
         2,

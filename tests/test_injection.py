@@ -400,3 +400,39 @@ def test_a_marker_in_an_annotation_that_cannot_be_evaluated_is_refused() -> None
 
     with pytest.raises(InjectionError, match="write the marker as the default"):
         inject(view)
+
+
+def test_an_injected_view_in_another_loop_of_the_same_thread_is_refused(
+    runtime: Runtime,
+) -> None:
+    """Resources opened in loop A, loop A stopped, a view run in loop B (same thread)."""
+    assert runtime.lifecycle is not None
+    loop_a = asyncio.new_event_loop()
+    try:
+        assert loop_a.run_until_complete(runtime.lifecycle.start()) == []
+        request = RequestFactory().get("/")
+        with pytest.raises(WrongEventLoopError, match="another event loop"):
+            asyncio.run(views.async_function(request))
+    finally:
+        assert loop_a.run_until_complete(runtime.lifecycle.stop(10)) == []
+        loop_a.close()
+
+
+def test_a_positional_only_marker_is_refused_at_decoration() -> None:
+    with pytest.raises(InjectionError, match="positional-only"):
+
+        @inject
+        def view(greeting: str = Provide[Container.greeting], /) -> str:
+            return greeting
+
+
+def test_a_marker_used_as_a_value_says_inject_is_missing() -> None:
+    """A helper without @inject gets the marker: using it says what to fix."""
+    from lifespan_container.exceptions import MarkerUsedError  # noqa: PLC0415
+
+    def helper(http: Any = Provide[Container.http]) -> Any:
+        return http.get("/")
+
+    with pytest.raises(MarkerUsedError, match=r"not decorated with @lifespan_container\.inject"):
+        helper()
+    assert not hasattr(Provide[Container.http], "closed")

@@ -588,3 +588,151 @@ async def test_handler_drives_the_process_container_by_default() -> None:
     from lifespan_container._runtime import get_runtime  # noqa: PLC0415
 
     assert LifespanHandler().runtime is get_runtime()
+
+
+# -- found in review: each pins a fix ---------------------------------------------------
+
+
+async def test_an_awaitable_dependency_is_awaited_before_the_resource_opens(
+    journal: Journal,
+) -> None:
+    """A Coroutine provider as an argument gives the resource its result, not a coroutine."""
+
+    async def fetch_token() -> str:
+        return "s3cr3t"
+
+    async def client(token: str) -> AsyncIterator[str]:
+        journal.add(f"open with {token!r}")
+        yield f"client({token})"
+
+    built = container()
+    built.token = providers.Coroutine(fetch_token)
+    built.http = providers.Resource(client, token=built.token)
+    lifecycle = ResourceLifecycle(built)
+    assert await lifecycle.start() == []
+    assert built.http() == "client(s3cr3t)"
+    assert await lifecycle.stop(10) == []
+    assert journal.entries == ["open with 's3cr3t'"]
+
+
+class AsyncContextManager:
+    """What redis.asyncio.from_url returns: an async context manager, from a plain call."""
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+
+    async def __aenter__(self) -> str:
+        self.journal.add("open from a factory")
+        return "client"
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.journal.add("close from a factory")
+
+
+async def test_a_plain_factory_returning_an_async_context_manager_opens_on_the_loop(
+    journal: Journal,
+) -> None:
+    def from_url(journal: Journal) -> AsyncContextManager:
+        return AsyncContextManager(journal)
+
+    built = container(cache=providers.Resource(from_url, journal))
+    lifecycle = ResourceLifecycle(built)
+    assert await lifecycle.start() == []
+    assert built.cache() == "client"
+    assert await lifecycle.stop(10) == []
+    assert journal.entries == ["open from a factory", "close from a factory"]
+
+
+async def test_rollback_closes_what_opened_before_waiting_for_a_stuck_thread(
+    journal: Journal, settings: SettingsWrapper
+) -> None:
+    """A sync resource stuck in its thread does not eat the time of the opened ones."""
+    set_timeouts(settings, startup=0.05, shutdown=0.5)
+    gate = threading.Event()
+
+    def stuck() -> Iterator[str]:
+        assert gate.wait(timeout=10)
+        yield "late"
+
+    never = asyncio.Event()
+    built = container(
+        pool=providers.Resource(tracked, journal, "pool"),
+        stuck=providers.Resource(stuck),
+        slow=providers.Resource(tracked, journal, "slow", hold_open=never),
+    )
+    lifespan = Lifespan(handler_for(built))
+    try:
+        answer = await lifespan.startup()
+        assert answer["type"] == "lifespan.startup.failed"
+        with pytest.raises(StartupFailedError):
+            await lifespan.finish()
+        assert journal.entries == ["open pool", "close pool"]
+    finally:
+        gate.set()
+
+
+async def test_a_hung_shutdown_receiver_leaves_the_resources_time_to_close(
+    journal: Journal, connect: Connect, settings: SettingsWrapper
+) -> None:
+    set_timeouts(settings, shutdown=0.1)
+    never = asyncio.Event()
+
+    async def drain(**kwargs: Any) -> None:
+        await never.wait()
+
+    connect(asgi_shutdown, drain)
+    built = container(pool=providers.Resource(tracked, journal, "pool"))
+    lifespan = Lifespan(handler_for(built))
+    assert await lifespan.startup() == STARTUP_COMPLETE
+    answer = await lifespan.shutdown()
+    assert answer["type"] == "lifespan.shutdown.failed"
+    assert "drain' did not finish within 0.05 s" in answer["message"]
+    with pytest.raises(ShutdownFailedError):
+        await lifespan.finish()
+    assert journal.entries == ["open pool", "close pool"]
+    assert_all_closed(built)
+
+
+async def test_a_close_that_ignores_cancellation_does_not_unbound_the_shutdown(
+    journal: Journal, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Past the time limit and a short grace, a stubborn close is left behind, reported."""
+    never, still_never = asyncio.Event(), asyncio.Event()
+
+    async def stubborn() -> AsyncIterator[str]:
+        yield "stubborn"
+        try:
+            await never.wait()
+        except asyncio.CancelledError:
+            await still_never.wait()  # ignores the cancellation
+
+    built = container(stubborn=providers.Resource(stubborn))
+    lifecycle = ResourceLifecycle(built)
+    assert await lifecycle.start() == []
+    failures = await lifecycle.stop(0.05)
+    assert [str(f) for f in failures] == [
+        "resource 'stubborn' did not close within the time limit (0.05 s)"
+    ]
+    assert "ignored its cancellation" in caplog.text
+    still_never.set()  # let the abandoned task end with the test
+    await asyncio.sleep(0)
+
+
+async def test_a_second_lifespan_on_the_same_container_is_refused_without_harm(
+    journal: Journal,
+) -> None:
+    """Nesting lifespans is an error for the inner one; the outer keeps its resources."""
+    built = container(http=providers.Resource(tracked, journal, "http"))
+    app = handler_for(built)
+    outer = Lifespan(app)
+    assert await outer.startup() == STARTUP_COMPLETE
+    inner = Lifespan(app)
+    answer = await inner.startup()
+    assert answer["type"] == "lifespan.startup.failed"
+    assert "already open, for another lifespan" in answer["message"]
+    with pytest.raises(StartupFailedError):
+        await inner.finish()
+    assert built.http() == "http"  # still open
+    assert await outer.shutdown() == SHUTDOWN_COMPLETE
+    await outer.finish()
+    assert journal.entries == ["open http", "close http"]
