@@ -436,3 +436,10 @@ def test_a_marker_used_as_a_value_says_inject_is_missing() -> None:
     with pytest.raises(MarkerUsedError, match=r"not decorated with @lifespan_container\.inject"):
         helper()
     assert not hasattr(Provide[Container.http], "closed")
+
+
+def test_under_wsgi_a_resource_error_points_to_runasgi(runtime: Runtime) -> None:
+    """runserver serves WSGI, as Django's sync Client does: no lifespan ran, and the
+    error names the development command that has one."""
+    with pytest.raises(ResourcesNotStartedError, match=r"python manage\.py runasgi"):
+        Client().get("/sync-function")

@@ -37,18 +37,14 @@ async def upstream_client() -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-class Container(containers.DeclarativeContainer):
-    http = providers.Resource(http_client)
-    cache = providers.Resource(cache)
-    upstream = providers.Resource(upstream_client)
-
-
-class FailingContainer(Container):
-    db_pool = providers.Resource(db_pool)
-
-
 async def postgres_pool() -> AsyncIterator[object]:
-    """A real psycopg pool: LC_DATABASE_URL, LC_POOL_SIZE connections, tagged LC_APP_NAME."""
+    """A real psycopg pool: LC_DATABASE_URL, LC_POOL_SIZE connections, tagged LC_APP_NAME.
+
+    ``None`` when LC_DATABASE_URL is not set.
+    """
+    if not os.environ.get("LC_DATABASE_URL"):
+        yield None
+        return
     from psycopg_pool import AsyncConnectionPool  # noqa: PLC0415
 
     size = int(os.environ.get("LC_POOL_SIZE", "4"))
@@ -69,5 +65,12 @@ async def postgres_pool() -> AsyncIterator[object]:
             record("close pool")
 
 
-class PoolContainer(Container):
+class Container(containers.DeclarativeContainer):
+    http = providers.Resource(http_client)
+    cache = providers.Resource(cache)
+    upstream = providers.Resource(upstream_client)
     pool = providers.Resource(postgres_pool)
+
+
+class FailingContainer(Container):
+    db_pool = providers.Resource(db_pool)

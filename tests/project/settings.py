@@ -10,6 +10,7 @@ Environment variables choose what it does, so one project serves every case:
 
 import os
 
+BASE_DIR = os.environ.get("LC_BASE_DIR", os.path.dirname(__file__))  # noqa: PTH120 (watched by runasgi)
 SECRET_KEY = "tests-only"  # noqa: S105
 DEBUG = False
 ALLOWED_HOSTS = ["*"]
