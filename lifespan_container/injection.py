@@ -46,7 +46,7 @@ from dependency_injector import providers, wiring
 
 from lifespan_container import _runtime
 from lifespan_container.exceptions import InjectionError, MarkerUsedError
-from lifespan_container.lifecycle import here
+from lifespan_container.lifecycle import here, provider_paths
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -446,33 +446,16 @@ def _walk(container: containers.Container, path: str) -> providers.Provider[Any]
     return node if isinstance(node, providers.Provider) else None
 
 
-_PATHS: dict[int, tuple[containers.Container, dict[providers.Provider[Any], str]]] = {}
-
-
 def _paths(container: containers.Container) -> dict[providers.Provider[Any], str]:
-    """Every named provider of the container and of its declarative class -> its path."""
-    cached = _PATHS.get(id(container))
-    if cached is not None and cached[0] is container:
-        return cached[1]
-    paths: dict[providers.Provider[Any], str] = {}
-    _collect(container.providers, "", paths)
+    """Every named provider of the container and of its declarative class -> its path.
+
+    Only markers being resolved ask (once per function and container): no cache.
+    """
+    paths = provider_paths(container.providers)
     parent = getattr(container, "declarative_parent", None)
     if parent is not None:
-        _collect(parent.providers, "", paths)
-    _PATHS[id(container)] = (container, paths)
+        provider_paths(parent.providers, paths=paths)
     return paths
-
-
-def _collect(
-    members: dict[str, providers.Provider[Any]],
-    prefix: str,
-    paths: dict[providers.Provider[Any], str],
-) -> None:
-    for name, provider in members.items():
-        paths.setdefault(provider, prefix + name)
-        if isinstance(provider, providers.Container):
-            nested: containers.Container = provider.container
-            _collect(nested.providers, f"{prefix}{name}.", paths)
 
 
 def _describe_provider(provider: providers.Provider[Any]) -> str:

@@ -186,16 +186,8 @@ class ResourceLifecycle:
                 value = await self._init(resource, executor)
             except asyncio.CancelledError:
                 raise
-            except BaseException:
-                logger.exception(
-                    "Resource %r failed to open.",
-                    resource.name,
-                    extra={
-                        "resource": resource.name,
-                        "duration": time.perf_counter() - started,
-                        "outcome": "failed",
-                    },
-                )
+            except BaseException as exc:
+                _log_failure("open", resource.name, started, exc)
                 raise
             duration = time.perf_counter() - started
         self._values[resource.name] = value
@@ -297,16 +289,8 @@ class ResourceLifecycle:
                         await result
             except asyncio.CancelledError:
                 raise
-            except BaseException:
-                logger.exception(
-                    "Resource %r failed to close.",
-                    resource.name,
-                    extra={
-                        "resource": resource.name,
-                        "duration": time.perf_counter() - started,
-                        "outcome": "failed",
-                    },
-                )
+            except BaseException as exc:
+                _log_failure("close", resource.name, started, exc)
                 raise
         duration = time.perf_counter() - started
         logger.info(
@@ -387,6 +371,17 @@ here: Callable[[], object] = asyncio._get_running_loop  # noqa: SLF001
 never raises). Compared with :attr:`ResourceLifecycle.owner` on every injection."""
 
 
+def _log_failure(action: str, name: str, started: float, error: BaseException) -> None:
+    """Log which resource failed to open or close, with the traceback of ``error``."""
+    logger.error(
+        "Resource %r failed to %s.",
+        name,
+        action,
+        exc_info=error,
+        extra={"resource": name, "duration": time.perf_counter() - started, "outcome": "failed"},
+    )
+
+
 def _open_in_thread(loop: asyncio.AbstractEventLoop, init: Callable[[], object]) -> object:
     _opening_thread.loop = loop
     try:
@@ -431,8 +426,7 @@ def _wrong_thread_message(name: str) -> str:
 
 def _discover(container: containers.Container) -> dict[str, _Resource]:
     """Find every Resource provider, named by its attribute path, in declaration order."""
-    names: dict[providers.Provider[Any], str] = {}
-    _name_providers(container.providers, "", names)
+    names = provider_paths(container.providers)
     found: dict[providers.Resource[Any], str] = {
         provider: name
         for provider, name in names.items()
@@ -454,16 +448,23 @@ def _discover(container: containers.Container) -> dict[str, _Resource]:
     return discovered
 
 
-def _name_providers(
+def provider_paths(
     members: dict[str, providers.Provider[Any]],
-    prefix: str,
-    names: dict[providers.Provider[Any], str],
-) -> None:
+    prefix: str = "",
+    paths: dict[providers.Provider[Any], str] | None = None,
+) -> dict[providers.Provider[Any], str]:
+    """Each provider of ``members`` (a container's ``.providers``) -> its attribute path.
+
+    Nested containers give dotted paths (``infra.db``); the first path of a
+    provider reachable twice wins. ``paths`` is added to and returned.
+    """
+    paths = {} if paths is None else paths
     for attribute, provider in members.items():
-        names.setdefault(provider, prefix + attribute)
+        paths.setdefault(provider, prefix + attribute)
         if isinstance(provider, providers.Container):
             nested: containers.Container = provider.container
-            _name_providers(nested.providers, f"{prefix}{attribute}.", names)
+            provider_paths(nested.providers, f"{prefix}{attribute}.", paths)
+    return paths
 
 
 def _anonymous_name(provider: providers.Resource[Any], taken: Iterable[str]) -> str:

@@ -23,14 +23,19 @@ def _reachable(port: int) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
-def postgres_dsn() -> str:
-    """A DSN for the local PostgreSQL; skips (or fails in CI) when it is unreachable."""
-    if not _reachable(5432):
-        message = "PostgreSQL is not reachable at 127.0.0.1:5432"
+def _require(name: str, port: int) -> None:
+    """Skip without the service at 127.0.0.1:`port`; fail instead where CI requires it."""
+    if not _reachable(port):
+        message = f"{name} is not reachable at 127.0.0.1:{port}"
         if SERVICES_REQUIRED:
             pytest.fail(f"{message}, and LIFESPAN_CONTAINER_REQUIRE_SERVICES=1 requires it.")
         pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> str:
+    """A DSN for the local PostgreSQL; skips (or fails in CI) when it is unreachable."""
+    _require("PostgreSQL", 5432)
     return os.environ.get(
         "LIFESPAN_CONTAINER_TEST_DSN", "postgresql://postgres@127.0.0.1:5432/test"
     )
@@ -39,11 +44,7 @@ def postgres_dsn() -> str:
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     """A URL for the local Redis; skips (or fails in CI) when it is unreachable."""
-    if not _reachable(6379):
-        message = "Redis is not reachable at 127.0.0.1:6379"
-        if SERVICES_REQUIRED:
-            pytest.fail(f"{message}, and LIFESPAN_CONTAINER_REQUIRE_SERVICES=1 requires it.")
-        pytest.skip(message)
+    _require("Redis", 6379)
     return "redis://127.0.0.1:6379/0"
 
 
