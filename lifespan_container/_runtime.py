@@ -9,13 +9,18 @@ from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
-from lifespan_container.conf import SETTING, Problem, raw
+from lifespan_container.conf import SETTING, Problem, problems, raw
 from lifespan_container.lifecycle import ResourceLifecycle
 
 APP = "lifespan_container"
 
 _current: Runtime | None = None
 """The runtime of this process; read on every injected call, so kept in a global."""
+
+
+def setting_problems() -> list[Problem]:
+    """Everything wrong with ``LIFESPAN_CONTAINER``: its shape, timeouts and container."""
+    return [*problems(), *container_problems()]
 
 
 def container_problems() -> list[Problem]:

@@ -21,13 +21,12 @@ class LifespanContainerConfig(AppConfig):
         """
         from lifespan_container import checks  # noqa: PLC0415
         from lifespan_container._runtime import (  # noqa: PLC0415
-            container_problems,
             load_runtime,
             set_runtime,
+            setting_problems,
         )
-        from lifespan_container.conf import problems  # noqa: PLC0415
 
         django_checks.register(checks.check_settings)
         django_checks.register(checks.check_injections)
-        if not problems() and not container_problems():
+        if not setting_problems():
             set_runtime(load_runtime())

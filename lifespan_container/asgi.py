@@ -5,8 +5,7 @@ from __future__ import annotations
 import django
 from django.core.exceptions import ImproperlyConfigured
 
-from lifespan_container._runtime import container_problems, get_runtime, require_installed
-from lifespan_container.conf import problems
+from lifespan_container._runtime import get_runtime, require_installed, setting_problems
 from lifespan_container.handler import LifespanHandler
 
 __all__ = ["get_asgi_application"]
@@ -23,7 +22,7 @@ def get_asgi_application() -> LifespanHandler:
     """
     django.setup(set_prefix=False)
     require_installed()
-    found = [*problems(), *container_problems()]
+    found = setting_problems()
     if found:
         raise ImproperlyConfigured(" ".join(map(str, found)))
     return LifespanHandler(get_runtime())

@@ -22,17 +22,13 @@ from typing import Any
 from django.core.checks import CheckMessage, Error
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from lifespan_container._runtime import container_problems, get_runtime
-from lifespan_container.conf import problems
+from lifespan_container._runtime import get_runtime, setting_problems
 from lifespan_container.injection import find_provider, has_markers, injected_functions
 
 
 def check_settings(**kwargs: Any) -> list[CheckMessage]:  # noqa: ARG001
     """Report every problem with ``settings.LIFESPAN_CONTAINER``."""
-    return [
-        Error(problem.msg, hint=problem.hint, id=problem.id)
-        for problem in [*problems(), *container_problems()]
-    ]
+    return [Error(problem.msg, hint=problem.hint, id=problem.id) for problem in setting_problems()]
 
 
 def check_injections(**kwargs: Any) -> list[CheckMessage]:  # noqa: ARG001
@@ -41,7 +37,7 @@ def check_injections(**kwargs: Any) -> list[CheckMessage]:  # noqa: ARG001
     The URLconf is imported first, so that every routed view module (and the
     ``@inject`` decorators in it) has run.
     """
-    if problems() or container_problems():
+    if setting_problems():
         return []  # the settings checks report why the container cannot load
     routed = list(_routed_views())
     errors: list[CheckMessage] = []

@@ -285,7 +285,7 @@ def _layer(inner: Callable[..., Any], spec: InjectedFunction, index: int) -> Cal
                     value = values[resource]
                 except KeyError:
                     value = lifecycle.hand_out(resource)  # raises: not open
-                if loop_bound and here() != lifecycle.owner:
+                if loop_bound and here() is not lifecycle.loop:
                     value = lifecycle.hand_out(resource)
             else:
                 value = provider()
@@ -302,7 +302,7 @@ def _layer(inner: Callable[..., Any], spec: InjectedFunction, index: int) -> Cal
                     value = values[resource]
                 except KeyError:
                     value = lifecycle.hand_out(resource)  # raises: not open
-                if loop_bound and here() != lifecycle.owner:
+                if loop_bound and here() is not lifecycle.loop:
                     value = lifecycle.hand_out(resource)
             else:
                 value = provider()

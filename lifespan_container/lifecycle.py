@@ -68,7 +68,7 @@ class _Resource:
 
     @property
     def step(self) -> str:
-        return f"resource {self.name!r}"
+        return _step(self.name)
 
     @property
     def overridden_by_user(self) -> bool:
@@ -90,12 +90,11 @@ class ResourceLifecycle:
         self._values: dict[str, object] = {}
         self._opened: list[str] = []
         self._threads: dict[str, asyncio.Future[Any]] = {}
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self.owner: object = None
-        """The resources' event loop while any is open: what ``here()`` returns in it."""
+        self.loop: asyncio.AbstractEventLoop | None = None
+        """The event loop the resources were opened in, while any of them is open."""
         self._started = False
         for resource in self._resources.values():
-            resource.guard = providers.Callable(self._hand_out, resource.name)
+            resource.guard = providers.Callable(self.hand_out, resource.name)
             # The guard returns plain values; async mode would wrap them in Futures.
             resource.provider.disable_async_mode()
             resource.provider.override(resource.guard)
@@ -121,11 +120,6 @@ class ResourceLifecycle:
         """Whether any resource is open or opening (a lifespan is using this lifecycle)."""
         return bool(self._opened or self._threads or self._started)
 
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop | None:
-        """The event loop the resources were opened in, while any of them is open."""
-        return self._loop
-
     def is_open(self, name: str) -> bool:
         """Whether the resource ``name`` is open now."""
         return name in self._values
@@ -139,11 +133,11 @@ class ResourceLifecycle:
         open stay open: call :meth:`stop` to close them (the handler always does).
         A resource overridden by a test is not opened.
         """
-        if self._opened or self._started:
+        if self.in_use:
             msg = "The container's resources are already open; stop() them before start()."
             raise RuntimeError(msg)
         tracker = tracker or Tracker()
-        self._loop = self.owner = asyncio.get_running_loop()
+        self.loop = asyncio.get_running_loop()
         ready = {name: asyncio.Event() for name in self._resources}
         in_thread = sum(resource.in_thread for resource in self._resources.values())
         executor = ThreadPoolExecutor(in_thread, "lifespan-resource") if in_thread else None
@@ -159,8 +153,7 @@ class ResourceLifecycle:
             if executor is not None:
                 executor.shutdown(wait=False)
         self._started = not failures
-        if not self._opened and not self._threads:
-            self._loop = self.owner = None
+        self._release_loop_if_idle()
         return failures
 
     async def _open(
@@ -252,9 +245,13 @@ class ResourceLifecycle:
         if self._threads:
             await self._collect_threads(deadline)
             failures += await self._close_opened(deadline, tracker, limit)
-        if not self._opened and not self._threads:
-            self._loop = self.owner = None
+        self._release_loop_if_idle()
         return failures
+
+    def _release_loop_if_idle(self) -> None:
+        """Forget the loop once nothing is open or opening any more."""
+        if not self._opened and not self._threads:
+            self.loop = None
 
     async def _close_opened(self, deadline: float, tracker: Tracker, limit: str) -> list[Failure]:
         closing: dict[str, asyncio.Task[None]] = {}
@@ -326,7 +323,7 @@ class ResourceLifecycle:
         ``(name, guard, values, loop_bound)``, or ``None`` if ``provider`` is not a
         resource of this lifecycle. The value may be handed out as ``values[name]``
         when ``provider.last_overriding is guard`` (no test overrides it) and, for a
-        loop-bound resource, ``here() == lifecycle.owner``. Anything else must go
+        loop-bound resource, ``here() is lifecycle.loop``. Anything else must go
         through :meth:`hand_out`, which applies every check and raises the right
         error. ``@inject`` inlines this, to cost a few lookups per call.
         """
@@ -339,9 +336,6 @@ class ResourceLifecycle:
 
     def hand_out(self, name: str) -> object:
         """The open value of the resource ``name``, after every check (the guard's)."""
-        return self._hand_out(name)
-
-    def _hand_out(self, name: str) -> object:
         try:
             value = self._values[name]
         except KeyError:
@@ -359,16 +353,21 @@ class ResourceLifecycle:
             loop = asyncio._get_running_loop()  # noqa: SLF001 (the C fast path, no exception)
             if loop is None:
                 loop = _loop_of_this_thread()
-                if loop is not self._loop:
+                if loop is not self.loop:
                     raise WrongEventLoopError(_wrong_thread_message(name))
-            elif loop is not self._loop:
+            elif loop is not self.loop:
                 raise WrongEventLoopError(_wrong_loop_message(name))
         return value
 
 
 here: Callable[[], object] = asyncio._get_running_loop  # noqa: SLF001
 """The running event loop, or ``None`` in a thread without one (a C function that
-never raises). Compared with :attr:`ResourceLifecycle.owner` on every injection."""
+never raises). Compared with :attr:`ResourceLifecycle.loop` on every injection."""
+
+
+def _step(name: str) -> str:
+    """How reports and the tracker name the step of resource ``name``."""
+    return f"resource {name!r}"
 
 
 def _log_failure(action: str, name: str, started: float, error: BaseException) -> None:
@@ -540,7 +539,7 @@ async def _wait_until(
     await cancel_and_wait(list(timed_out.values()))
     failures: list[Failure] = []
     for name, task in closing.items():
-        step = f"resource {name!r}"
+        step = _step(name)
         if name in timed_out:
             reason = (
                 f"did not close within {limit}"
