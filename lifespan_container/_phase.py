@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Coroutine, Iterator, Sequence
+    from collections.abc import Callable, Coroutine, Iterator, Sequence
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,13 @@ class Failure:
 def describe(failures: Sequence[Failure]) -> str:
     """Join failures into one line for a ``*.failed`` message."""
     return "; ".join(str(failure) for failure in failures)
+
+
+def qualified_name(function: Callable[..., Any]) -> str:
+    """``module.qualname`` of a function, as messages and logs name receivers and checks."""
+    module = getattr(function, "__module__", None) or "?"
+    qualname = getattr(function, "__qualname__", None) or repr(function)
+    return f"{module}.{qualname}"
 
 
 class Tracker:

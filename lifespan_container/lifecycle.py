@@ -15,6 +15,10 @@ Django, so it can be driven by the ASGI handler, by a test, or by a script.
 - **Shutdown never stops half way.** A failing close is logged with its traceback
   and the others still close; the whole shutdown is bounded by a timeout and
   every failure is returned together.
+- **Observable.** Each open, close and failure is a log record on the
+  ``lifespan_container.resources`` logger (with ``resource``, ``action``,
+  ``outcome`` and ``duration`` attributes) and a :class:`ResourceEvent` passed to
+  the lifecycle's ``listener`` (the Django side turns them into signals).
 - **Loop safety.** Each resource provider gets a guard (an overriding provider at
   the bottom of its override stack). It hands out the opened value without any
   ``Future`` wrapping, raises :class:`ResourcesNotStartedError` before startup
@@ -34,7 +38,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from asgiref.sync import SyncToAsync
 from dependency_injector import providers, resources
@@ -43,11 +47,11 @@ from lifespan_container._phase import Failure, Tracker, cancel_and_wait, run_con
 from lifespan_container.exceptions import ResourcesNotStartedError, WrongEventLoopError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Awaitable, Callable, Iterable
 
     from dependency_injector import containers
 
-__all__ = ["ResourceLifecycle"]
+__all__ = ["ResourceEvent", "ResourceLifecycle"]
 
 logger = logging.getLogger("lifespan_container.resources")
 
@@ -56,6 +60,22 @@ OVERRIDDEN: Final = object()
 
 # Threads the lifecycle opens sync resources in: they may use loop-bound resources.
 _opening_thread = threading.local()
+
+
+@dataclass(frozen=True)
+class ResourceEvent:
+    """One resource opened, closed, or failed to: what a lifecycle's listener receives."""
+
+    name: str
+    """The resource's attribute path on the container, e.g. ``db`` or ``infra.cache``."""
+    action: Literal["start", "stop"]
+    """``start`` when it was opening, ``stop`` when it was closing."""
+    outcome: Literal["ok", "failed", "cancelled"]
+    """``failed``: it raised ``error``. ``cancelled``: it was cut short (a time limit
+    passed, another resource failed, or the server cancelled the lifespan)."""
+    duration: float
+    """Seconds from the start of the action to its end."""
+    error: BaseException | None = None
 
 
 @dataclass(eq=False)
@@ -79,11 +99,18 @@ class ResourceLifecycle:
     """Opens and closes every ``Resource`` provider of ``container``.
 
     Create one per container instance: it installs its guards on the container's
-    resource providers when it is created.
+    resource providers when it is created. ``listener`` is awaited with a
+    :class:`ResourceEvent` after each resource opened, closed or failed to; what
+    it raises is logged and changes nothing.
     """
 
-    def __init__(self, container: containers.Container) -> None:
+    def __init__(
+        self,
+        container: containers.Container,
+        listener: Callable[[ResourceEvent], Awaitable[None]] | None = None,
+    ) -> None:
         self.container = container
+        self.listener = listener
         self._resources = _discover(container)
         self._loop_bound = frozenset(n for n, r in self._resources.items() if not r.in_thread)
         self._order = _start_order(self._resources)
@@ -105,6 +132,14 @@ class ResourceLifecycle:
     def names(self) -> tuple[str, ...]:
         """The resource names (attribute paths on the container), in start order."""
         return self._order
+
+    def provider(self, name: str) -> providers.Resource[Any]:
+        """The container's provider of the resource ``name``."""
+        return self._resources[name].provider
+
+    def opens_in_thread(self, name: str) -> bool:
+        """Whether the resource ``name`` opens and closes in a worker thread (sync)."""
+        return self._resources[name].in_thread
 
     def dependencies(self, name: str) -> tuple[str, ...]:
         """The resources ``name`` depends on, directly or through other providers."""
@@ -169,7 +204,7 @@ class ResourceLifecycle:
             logger.info(
                 "Resource %r is overridden: not opened.",
                 resource.name,
-                extra={"resource": resource.name, "outcome": "overridden"},
+                extra={"resource": resource.name, "action": "start", "outcome": "overridden"},
             )
             ready[resource.name].set()
             return
@@ -178,20 +213,15 @@ class ResourceLifecycle:
             try:
                 value = await self._init(resource, executor)
             except asyncio.CancelledError:
+                await self._report(resource.name, "start", "cancelled", started)
                 raise
             except BaseException as exc:
-                _log_failure("open", resource.name, started, exc)
+                await self._report(resource.name, "start", "failed", started, exc)
                 raise
-            duration = time.perf_counter() - started
         self._values[resource.name] = value
         self._opened.append(resource.name)
-        logger.info(
-            "Opened resource %r in %.1f ms.",
-            resource.name,
-            duration * 1000,
-            extra={"resource": resource.name, "duration": duration, "outcome": "opened"},
-        )
         ready[resource.name].set()
+        await self._report(resource.name, "start", "ok", started)
 
     async def _init(self, resource: _Resource, executor: ThreadPoolExecutor | None) -> object:
         provider = resource.provider
@@ -285,17 +315,30 @@ class ResourceLifecycle:
                     if inspect.isawaitable(result):
                         await result
             except asyncio.CancelledError:
+                await self._report(resource.name, "stop", "cancelled", started)
                 raise
             except BaseException as exc:
-                _log_failure("close", resource.name, started, exc)
+                await self._report(resource.name, "stop", "failed", started, exc)
                 raise
-        duration = time.perf_counter() - started
-        logger.info(
-            "Closed resource %r in %.1f ms.",
-            resource.name,
-            duration * 1000,
-            extra={"resource": resource.name, "duration": duration, "outcome": "closed"},
-        )
+        await self._report(resource.name, "stop", "ok", started)
+
+    async def _report(
+        self,
+        name: str,
+        action: Literal["start", "stop"],
+        outcome: Literal["ok", "failed", "cancelled"],
+        started: float,
+        error: BaseException | None = None,
+    ) -> None:
+        """Log what happened to resource ``name`` and pass it to the listener."""
+        event = ResourceEvent(name, action, outcome, time.perf_counter() - started, error)
+        _log(event)
+        if self.listener is None:
+            return
+        try:
+            await self.listener(event)
+        except Exception:
+            logger.exception("A listener of resource events failed on %r.", event)
 
     async def _collect_threads(self, deadline: float) -> None:
         """Wait for sync resources whose opening was cancelled, to close them too."""
@@ -331,6 +374,18 @@ class ResourceLifecycle:
         if resource is None:
             return None
         return resource.name, resource.guard, self._values, resource.name in self._loop_bound
+
+    def current(self, name: str) -> object:
+        """What the container gives for resource ``name`` now, never opening it.
+
+        A test's override when there is one; otherwise the open value, after the
+        guard's checks. While the resource is closed, or still opening (its guard is
+        off then), this raises :class:`ResourcesNotStartedError`.
+        """
+        provider = self._resources[name].provider
+        if provider.last_overriding not in (None, self._resources[name].guard):
+            return provider()
+        return self.hand_out(name)
 
     # -- the guard ---------------------------------------------------------------------
 
@@ -370,14 +425,31 @@ def _step(name: str) -> str:
     return f"resource {name!r}"
 
 
-def _log_failure(action: str, name: str, started: float, error: BaseException) -> None:
-    """Log which resource failed to open or close, with the traceback of ``error``."""
-    logger.error(
-        "Resource %r failed to %s.",
-        name,
-        action,
-        exc_info=error,
-        extra={"resource": name, "duration": time.perf_counter() - started, "outcome": "failed"},
+_MESSAGES: Final = {
+    ("start", "ok"): (logging.INFO, "Opened resource %r in %.1f ms."),
+    ("stop", "ok"): (logging.INFO, "Closed resource %r in %.1f ms."),
+    ("start", "failed"): (logging.ERROR, "Resource %r failed to open after %.1f ms."),
+    ("stop", "failed"): (logging.ERROR, "Resource %r failed to close after %.1f ms."),
+    ("start", "cancelled"): (logging.WARNING, "Opening resource %r was cancelled after %.1f ms."),
+    ("stop", "cancelled"): (logging.WARNING, "Closing resource %r was cancelled after %.1f ms."),
+}
+
+
+def _log(event: ResourceEvent) -> None:
+    """One record per event; a failure carries the traceback of its error."""
+    level, message = _MESSAGES[event.action, event.outcome]
+    logger.log(
+        level,
+        message,
+        event.name,
+        event.duration * 1000,
+        exc_info=event.error,
+        extra={
+            "resource": event.name,
+            "action": event.action,
+            "outcome": event.outcome,
+            "duration": event.duration,
+        },
     )
 
 
@@ -464,6 +536,17 @@ def provider_paths(
             nested: containers.Container = provider.container
             provider_paths(nested.providers, f"{prefix}{attribute}.", paths)
     return paths
+
+
+def walk(container: object, path: str) -> providers.Provider[Any] | None:
+    """The provider at ``path`` (``"db"``, ``"infra.db"``) of a container or its class."""
+    node: object = container
+    for part in path.split("."):
+        try:
+            node = getattr(node, part)
+        except AttributeError:
+            return None
+    return node if isinstance(node, providers.Provider) else None
 
 
 def _anonymous_name(provider: providers.Resource[Any], taken: Iterable[str]) -> str:

@@ -17,7 +17,11 @@ arguments:
   server provides none. What a startup receiver stores in it, the server copies
   into every request's scope (see :func:`lifespan_container.lifespan_state`).
 
-Async receivers are awaited concurrently, in the serving event loop. Sync
+``resource_started``, ``resource_stopped``, ``resource_failed``
+    Sent after each resource of the container opened, closed, or failed to (see
+    :func:`send_resource_event`), for metrics and tracing.
+
+Async receivers of the lifespan signals are awaited concurrently, in the serving event loop. Sync
 receivers run off the event loop, one after the other, in the thread Django uses
 for thread-sensitive code (``sync_to_async``). A receiver that raises fails the
 phase like a failing resource: at startup every opened resource is closed again
@@ -34,24 +38,60 @@ from typing import TYPE_CHECKING, Any
 from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.dispatch import Signal
 
-from lifespan_container._phase import Failure, Tracker, run_concurrently
+from lifespan_container._phase import Failure, Tracker, qualified_name, run_concurrently
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["asgi_shutdown", "asgi_startup"]
+    from lifespan_container.lifecycle import ResourceEvent
+
+__all__ = [
+    "asgi_shutdown",
+    "asgi_startup",
+    "resource_failed",
+    "resource_started",
+    "resource_stopped",
+]
 
 logger = logging.getLogger("lifespan_container")
 
 asgi_startup = Signal()
 asgi_shutdown = Signal()
 
+resource_started = Signal()
+"""A resource opened. Keyword arguments: ``name``, ``duration`` (seconds)."""
+resource_stopped = Signal()
+"""A resource closed. Keyword arguments: ``name``, ``duration`` (seconds)."""
+resource_failed = Signal()
+"""A resource failed to open or close. Keyword arguments: ``name``, ``duration``,
+``action`` (``"start"`` or ``"stop"``), ``outcome`` (``"failed"``: it raised
+``error``; ``"cancelled"``: it was cut short, ``error`` is ``None``)."""
 
-def receiver_name(receiver: Callable[..., Any]) -> str:
-    """``module.qualname`` of a receiver, as messages and logs name it."""
-    module = getattr(receiver, "__module__", None) or "?"
-    qualname = getattr(receiver, "__qualname__", None) or repr(receiver)
-    return f"{module}.{qualname}"
+
+async def send_resource_event(sender: type, event: ResourceEvent) -> None:
+    """Send the signal for ``event``; a receiver that raises is logged, not propagated.
+
+    ``sender`` is the container's declarative class. Async receivers are awaited;
+    sync receivers run in Django's thread for thread-sensitive code. The lifecycle
+    awaits this after each resource's open or close, inside the phase's time limit.
+    """
+    if event.outcome == "ok":
+        signal = resource_started if event.action == "start" else resource_stopped
+        named: dict[str, Any] = {}
+    else:
+        signal = resource_failed
+        named = {"action": event.action, "outcome": event.outcome, "error": event.error}
+    if not signal.receivers:
+        return
+    responses = await signal.asend_robust(sender, name=event.name, duration=event.duration, **named)
+    for receiver, response in responses:
+        if isinstance(response, Exception):
+            logger.error(
+                "Receiver %s of a resource signal failed on %r.",
+                qualified_name(receiver),
+                event.name,
+                exc_info=response,
+            )
 
 
 async def dispatch(  # noqa: PLR0913 (all keyword-only)
@@ -76,10 +116,10 @@ async def dispatch(  # noqa: PLR0913 (all keyword-only)
     sync_receivers, async_receivers = signal._live_receivers(sender)  # noqa: SLF001
     steps = [
         (
-            f"receiver {receiver_name(receiver)!r}",
+            f"receiver {qualified_name(receiver)!r}",
             _call(
                 receiver if iscoroutinefunction(receiver) else sync_to_async(receiver),
-                f"receiver {receiver_name(receiver)!r}",
+                f"receiver {qualified_name(receiver)!r}",
                 tracker,
                 signal=signal,
                 sender=sender,
