@@ -100,7 +100,7 @@ def tests(session: nox.Session, django: str) -> None:
         "'on Python', sys.version.split()[0])",
     )
     # The load tests exercise servers and PostgreSQL, not Django: the newest pair runs them.
-    only_newest = [] if (session.python, django) == PAIRS[-1] else ["-m", "not load"]
+    only_newest = [] if (session.python, django) == PAIRS[-1] else ["-m", "not load and not slow"]
     session.run("coverage", "erase")
     session.run(
         "coverage",

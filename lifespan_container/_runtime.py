@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import Any, Literal
 
 from dependency_injector import containers
 from django.apps import apps
@@ -11,8 +12,12 @@ from django.utils.module_loading import import_string
 
 from lifespan_container.conf import SETTING, Problem, problems, raw
 from lifespan_container.lifecycle import ResourceLifecycle
+from lifespan_container.signals import send_resource_event
 
 APP = "lifespan_container"
+
+Phase = Literal["idle", "starting", "serving", "stopping", "stopped"]
+"""Where this process is in its lifespan: ``idle`` until a lifespan startup begins."""
 
 _current: Runtime | None = None
 """The runtime of this process; read on every injected call, so kept in a global."""
@@ -93,11 +98,27 @@ def load_container_class(path: object) -> type[containers.DeclarativeContainer]:
 
 
 class Runtime:
-    """The process's container and the lifecycle of its resources."""
+    """The process's container, the lifecycle of its resources, and its lifespan phase."""
 
     def __init__(self, container: containers.Container | None) -> None:
         self.container = container
-        self.lifecycle = ResourceLifecycle(container) if container is not None else None
+        self.lifecycle = (
+            ResourceLifecycle(
+                container,
+                listener=functools.partial(send_resource_event, container_class(container)),
+            )
+            if container is not None
+            else None
+        )
+        self.phase: Phase = "idle"
+        """Set by the lifespan: ``starting``, ``serving`` (startup completed),
+        ``stopping`` (shutdown began), ``stopped``. Readiness is ``serving``."""
+
+
+def container_class(container: containers.Container) -> type:
+    """The declarative class ``container`` was made from (or its own type)."""
+    parent: type | None = getattr(container, "declarative_parent", None)
+    return parent or type(container)
 
 
 def load_runtime() -> Runtime:
@@ -116,6 +137,15 @@ def get_runtime() -> Runtime:
         set_runtime(load_runtime())
     assert _current is not None  # noqa: S101 (set_runtime just set it)
     return _current
+
+
+def checked_runtime() -> Runtime:
+    """The runtime, after refusing a broken setting or a missing app with the fix."""
+    require_installed()
+    found = setting_problems()
+    if found:
+        raise ImproperlyConfigured(" ".join(map(str, found)))
+    return get_runtime()
 
 
 def require_installed() -> None:

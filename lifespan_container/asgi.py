@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import django
-from django.core.exceptions import ImproperlyConfigured
 
-from lifespan_container._runtime import get_runtime, require_installed, setting_problems
+from lifespan_container._runtime import checked_runtime
 from lifespan_container.handler import LifespanHandler
 
 __all__ = ["get_asgi_application"]
@@ -21,8 +20,4 @@ def get_asgi_application() -> LifespanHandler:
     serving without resources.
     """
     django.setup(set_prefix=False)
-    require_installed()
-    found = setting_problems()
-    if found:
-        raise ImproperlyConfigured(" ".join(map(str, found)))
-    return LifespanHandler(get_runtime())
+    return LifespanHandler(checked_runtime())

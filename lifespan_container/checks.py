@@ -8,6 +8,7 @@
 ``lifespan_container.E005``  ``CONTAINER`` is not set
 ``lifespan_container.E006``  ``CONTAINER`` is not a string, or does not import
 ``lifespan_container.E007``  ``CONTAINER`` is not a ``DeclarativeContainer`` subclass
+``lifespan_container.E008``  ``HEALTH_CHECK_TIMEOUT`` is not a positive number
 ``lifespan_container.E101``  an ``@inject`` marker names no provider of the container
 ``lifespan_container.E102``  a routed view declares ``Provide[...]`` without ``@inject``
 =========================  ==========================================================

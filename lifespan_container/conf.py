@@ -6,6 +6,7 @@
         "CONTAINER": "myproject.containers.Container",
         "STARTUP_TIMEOUT": 30.0,
         "SHUTDOWN_TIMEOUT": 30.0,
+        "HEALTH_CHECK_TIMEOUT": 5.0,
     }
 
 Values are read from ``django.conf.settings`` on every access, so
@@ -28,10 +29,18 @@ SETTING: Final = "LIFESPAN_CONTAINER"
 DEFAULTS: Final[dict[str, Any]] = {
     "STARTUP_TIMEOUT": 30.0,
     "SHUTDOWN_TIMEOUT": 30.0,
+    "HEALTH_CHECK_TIMEOUT": 5.0,
 }
 """Every key with a default. ``CONTAINER`` has none: it must be set (``None`` is allowed)."""
 
 KEYS: Final = frozenset({"CONTAINER", *DEFAULTS})
+
+TIMEOUTS: Final = {
+    "STARTUP_TIMEOUT": "E003",
+    "SHUTDOWN_TIMEOUT": "E004",
+    "HEALTH_CHECK_TIMEOUT": "E008",
+}
+"""Each key holding seconds -> the id of the check that reports a bad value."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,7 @@ class LifespanSettings:
     container: str | None
     startup_timeout: float
     shutdown_timeout: float
+    health_check_timeout: float
 
 
 def raw() -> Any:
@@ -81,7 +91,7 @@ def problems() -> list[Problem]:
                 f"The keys are {', '.join(sorted(KEYS))}; check the spelling.",
             )
         )
-    for key, check_id in (("STARTUP_TIMEOUT", "E003"), ("SHUTDOWN_TIMEOUT", "E004")):
+    for key, check_id in TIMEOUTS.items():
         timeout = value.get(key, DEFAULTS[key])
         if not _positive_number(timeout):
             found.append(
@@ -109,9 +119,10 @@ def lifespan_settings() -> LifespanSettings:
     found = problems()
     if found:
         raise ImproperlyConfigured(" ".join(map(str, found)))
-    value: dict[str, Any] = raw()
+    value: dict[str, Any] = {**DEFAULTS, **raw()}
     return LifespanSettings(
         container=value.get("CONTAINER"),
-        startup_timeout=float(value.get("STARTUP_TIMEOUT", DEFAULTS["STARTUP_TIMEOUT"])),
-        shutdown_timeout=float(value.get("SHUTDOWN_TIMEOUT", DEFAULTS["SHUTDOWN_TIMEOUT"])),
+        startup_timeout=float(value["STARTUP_TIMEOUT"]),
+        shutdown_timeout=float(value["SHUTDOWN_TIMEOUT"]),
+        health_check_timeout=float(value["HEALTH_CHECK_TIMEOUT"]),
     )

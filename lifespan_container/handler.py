@@ -43,7 +43,7 @@ from lifespan_container.signals import asgi_shutdown, asgi_startup, dispatch
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 
-__all__ = ["LifespanHandler"]
+__all__ = ["LifespanHandler", "start", "stop"]
 
 logger = logging.getLogger("lifespan_container")
 
@@ -98,72 +98,110 @@ class LifespanHandler(ASGIHandler):
 
     async def startup(self, scope: Mapping[str, Any]) -> None:
         """Open the resources, then send ``asgi_startup``; all or nothing, bounded."""
-        settings = lifespan_settings()
-        lifecycle = self.runtime.lifecycle
-        if lifecycle is not None and lifecycle.in_use:
-            msg = (
-                "Startup failed: the container's resources are already open, for another "
-                "lifespan of this process. One container serves one lifespan at a time: "
-                "in tests, nest neither lifespan() nor lifespan_client() inside the "
-                "`lifespan` fixture (use its asgi_client), nor two lifespans in one test."
+
+        async def receivers(tracker: Tracker, budget: float) -> list[Failure]:  # noqa: ARG001
+            return await dispatch(
+                asgi_startup,
+                sender=type(self),
+                tracker=tracker,
+                fail_fast=True,
+                scope=scope,
+                state=scope.get("state"),
             )
-            logger.error(msg)
-            raise StartupFailedError(msg)
-        tracker = Tracker()
-        try:
-            async with asyncio.timeout(settings.startup_timeout):
-                failures = await lifecycle.start(tracker) if lifecycle else []
-                if not failures:
-                    failures = await dispatch(
-                        asgi_startup,
-                        sender=type(self),
-                        tracker=tracker,
-                        fail_fast=True,
-                        scope=scope,
-                        state=scope.get("state"),
-                    )
-        except TimeoutError:
-            # Steps report their own errors as failures: this can only be the deadline.
-            reason = f"did not finish within {_limit('STARTUP', settings.startup_timeout)}"
-            failures = [Failure(step, reason=reason) for step in tracker.interrupted] or [
-                Failure("startup", reason=reason)
-            ]
-        except BaseException:
-            # Cancelled by the server: still close what was opened.
-            if lifecycle:
-                await lifecycle.stop(settings.shutdown_timeout)
-            raise
-        if not failures:
-            return
-        message = f"Startup failed: {describe(failures)}."
-        if lifecycle:
-            rollback = await lifecycle.stop(
-                settings.shutdown_timeout, limit=_limit("SHUTDOWN", settings.shutdown_timeout)
-            )
-            if rollback:
-                message += f" Closing the opened resources also failed: {describe(rollback)}."
-        logger.error(message)
-        raise StartupFailedError(message, failures) from _first_error(failures)
+
+        await start(self.runtime, receivers)
 
     async def shutdown(self, scope: Mapping[str, Any]) -> None:
         """Send ``asgi_shutdown``, then close the resources; bounded, never half way."""
-        settings = lifespan_settings()
-        lifecycle = self.runtime.lifecycle
-        tracker = Tracker()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + settings.shutdown_timeout
-        # The receivers get at most half of the time, so that the resources always
-        # have the other half to close.
-        budget = settings.shutdown_timeout / 2
-        failures = await dispatch(
-            asgi_shutdown,
-            sender=type(self),
-            tracker=tracker,
-            fail_fast=False,
-            timeout=budget,
-            limit=f"{budget:g} s, half of {_limit('SHUTDOWN', settings.shutdown_timeout)}",
-            scope=scope,
-            state=scope.get("state"),
+
+        async def receivers(tracker: Tracker, budget: float) -> list[Failure]:
+            return await dispatch(
+                asgi_shutdown,
+                sender=type(self),
+                tracker=tracker,
+                fail_fast=False,
+                timeout=budget,
+                limit=f"{budget:g} s, half of {_limit('SHUTDOWN', budget * 2)}",
+                scope=scope,
+                state=scope.get("state"),
+            )
+
+        await stop(self.runtime, receivers)
+
+
+async def start(
+    runtime: Runtime, receivers: Callable[[Tracker, float], Awaitable[list[Failure]]] | None = None
+) -> None:
+    """Open the runtime's resources, then run ``receivers``: all or nothing, bounded.
+
+    The whole is bounded by ``STARTUP_TIMEOUT``. If anything fails or the time
+    passes, every opened resource is closed again (bounded by ``SHUTDOWN_TIMEOUT``)
+    and :class:`StartupFailedError` is raised naming each failure. ``receivers``
+    gets the tracker and the seconds of the limit.
+    """
+    settings = lifespan_settings()
+    lifecycle = runtime.lifecycle
+    if lifecycle is not None and lifecycle.in_use:
+        msg = (
+            "Startup failed: the container's resources are already open, for another "
+            "lifespan of this process. One container serves one lifespan at a time: "
+            "in tests, nest neither lifespan() nor lifespan_client() inside the "
+            "`lifespan` fixture (use its asgi_client), nor two lifespans in one test."
+        )
+        logger.error(msg)
+        raise StartupFailedError(msg)
+    runtime.phase = "starting"
+    tracker = Tracker()
+    try:
+        async with asyncio.timeout(settings.startup_timeout):
+            failures = await lifecycle.start(tracker) if lifecycle else []
+            if not failures and receivers is not None:
+                failures = await receivers(tracker, settings.startup_timeout)
+    except TimeoutError:
+        # Steps report their own errors as failures: this can only be the deadline.
+        reason = f"did not finish within {_limit('STARTUP', settings.startup_timeout)}"
+        failures = [Failure(step, reason=reason) for step in tracker.interrupted] or [
+            Failure("startup", reason=reason)
+        ]
+    except BaseException:
+        # Cancelled by the server: still close what was opened.
+        if lifecycle:
+            await lifecycle.stop(settings.shutdown_timeout)
+        runtime.phase = "stopped"
+        raise
+    if not failures:
+        runtime.phase = "serving"
+        return
+    message = f"Startup failed: {describe(failures)}."
+    if lifecycle:
+        rollback = await lifecycle.stop(
+            settings.shutdown_timeout, limit=_limit("SHUTDOWN", settings.shutdown_timeout)
+        )
+        if rollback:
+            message += f" Closing the opened resources also failed: {describe(rollback)}."
+    runtime.phase = "stopped"
+    logger.error(message)
+    raise StartupFailedError(message, failures) from _first_error(failures)
+
+
+async def stop(
+    runtime: Runtime, receivers: Callable[[Tracker, float], Awaitable[list[Failure]]] | None = None
+) -> None:
+    """Run ``receivers``, then close the runtime's resources; bounded, never half way.
+
+    The whole is bounded by ``SHUTDOWN_TIMEOUT``; ``receivers`` gets at most half
+    of it, so that the resources always have the other half to close. Every
+    failure is logged and raised together in :class:`ShutdownFailedError`.
+    """
+    settings = lifespan_settings()
+    lifecycle = runtime.lifecycle
+    runtime.phase = "stopping"
+    tracker = Tracker()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settings.shutdown_timeout
+    try:
+        failures = (
+            await receivers(tracker, settings.shutdown_timeout / 2) if receivers is not None else []
         )
         if lifecycle:
             failures += await lifecycle.stop(
@@ -171,10 +209,12 @@ class LifespanHandler(ASGIHandler):
                 tracker,
                 limit=_limit("SHUTDOWN", settings.shutdown_timeout),
             )
-        if failures:
-            message = f"Shutdown finished with errors: {describe(failures)}."
-            logger.error(message)
-            raise ShutdownFailedError(message, failures) from _first_error(failures)
+    finally:
+        runtime.phase = "stopped"
+    if failures:
+        message = f"Shutdown finished with errors: {describe(failures)}."
+        logger.error(message)
+        raise ShutdownFailedError(message, failures) from _first_error(failures)
 
 
 def _limit(phase: str, seconds: float) -> str:

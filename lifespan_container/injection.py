@@ -46,7 +46,7 @@ from dependency_injector import providers, wiring
 
 from lifespan_container import _runtime
 from lifespan_container.exceptions import InjectionError, MarkerUsedError
-from lifespan_container.lifecycle import here, provider_paths
+from lifespan_container.lifecycle import here, provider_paths, walk
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -429,21 +429,11 @@ def find_provider(
     (``Container.config.api_key``), or a provider of the container itself.
     """
     if isinstance(target, str):
-        return _walk(container, target)
+        return walk(container, target)
     path = _paths(container).get(target)
     if path is None and isinstance(target, providers.ConfigurationOption):
         path = target.get_name()
-    return _walk(container, path) if path is not None else None
-
-
-def _walk(container: containers.Container, path: str) -> providers.Provider[Any] | None:
-    node: object = container
-    for part in path.split("."):
-        try:
-            node = getattr(node, part)
-        except AttributeError:
-            return None
-    return node if isinstance(node, providers.Provider) else None
+    return walk(container, path) if path is not None else None
 
 
 def _paths(container: containers.Container) -> dict[providers.Provider[Any], str]:

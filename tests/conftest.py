@@ -63,3 +63,20 @@ def connect() -> Iterator[Connect]:
     yield _connect
     for signal, receiver in connected:
         signal.disconnect(receiver)
+
+
+@pytest.fixture
+def install_container() -> Iterator[Callable[[Any], Any]]:
+    """Make a container the process's (``get_runtime()``) for one test; undone after it."""
+    from lifespan_container._runtime import Runtime, set_runtime  # noqa: PLC0415
+
+    previous: list[Runtime | None] = []
+
+    def install(container: Any) -> Runtime:
+        runtime = Runtime(container)
+        previous.append(set_runtime(runtime))
+        return runtime
+
+    yield install
+    if previous:
+        set_runtime(previous[0])

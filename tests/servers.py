@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import httpx
@@ -51,9 +51,9 @@ class Server:
     def stderr(self) -> str:
         return self._stderr_path.read_text(encoding="utf-8", errors="replace")
 
-    def wait_until_serving(self, path: str) -> httpx.Response:
+    def wait_until_serving(self, path: str, within: float = START_WITHIN) -> httpx.Response:
         """Poll ``path`` until the server answers (bounded), and return the response."""
-        deadline = time.monotonic() + START_WITHIN
+        deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 msg = f"server exited with {self.process.returncode}:\n{self.stderr}"
@@ -61,7 +61,20 @@ class Server:
             with contextlib.suppress(httpx.TransportError):
                 return httpx.get(self.url + path, timeout=5)
             time.sleep(0.05)
-        msg = f"server did not answer within {START_WITHIN} s:\n{self.stderr}"
+        msg = f"server did not answer within {within} s:\n{self.stderr}"
+        raise AssertionError(msg)
+
+    def wait_for(self, condition: Callable[[], bool], what: str) -> None:
+        """Poll ``condition`` until it holds (bounded); fail naming ``what`` if it never does."""
+        deadline = time.monotonic() + START_WITHIN
+        while time.monotonic() < deadline:
+            if condition():
+                return
+            if self.process.poll() is not None:
+                msg = f"server exited with {self.process.returncode} before {what}:\n{self.stderr}"
+                raise AssertionError(msg)
+            time.sleep(0.02)
+        msg = f"no {what} within {START_WITHIN} s:\n{self.stderr}"
         raise AssertionError(msg)
 
     def signal(self, signum: int) -> None:

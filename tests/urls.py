@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.urls import path
+from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
 from lifespan_container import lifespan_state
@@ -20,6 +20,7 @@ router = SimpleRouter()
 router.register("viewset", views.DRFViewSet, basename="viewset")
 
 urlpatterns = [
+    path("health/", include("lifespan_container.urls")),
     path("hello", hello),
     path("state", state),
     path("async-function", views.async_function),

@@ -5,7 +5,8 @@ Environment variables choose what it does, so one project serves every case:
 - ``LC_EVENTS``: a file each process appends ``<pid> <event>`` lines to;
 - ``LC_CONTAINER``: the container's dotted path (default: the working one);
 - ``LC_FAILING_RECEIVER``: ``1`` connects a startup receiver that raises;
-- ``LC_UPSTREAM``: the base URL of the ``upstream`` httpx client (the server's own).
+- ``LC_UPSTREAM``: the base URL of the ``upstream`` httpx client (the server's own);
+- the ``OperationsContainer``'s variables, in ``tests/project/containers.py``.
 """
 
 import os
@@ -22,6 +23,7 @@ LIFESPAN_CONTAINER = {
     "CONTAINER": os.environ.get("LC_CONTAINER", "tests.project.containers.Container"),
     "STARTUP_TIMEOUT": float(os.environ.get("LC_STARTUP_TIMEOUT", "20")),
     "SHUTDOWN_TIMEOUT": float(os.environ.get("LC_SHUTDOWN_TIMEOUT", "20")),
+    "HEALTH_CHECK_TIMEOUT": float(os.environ.get("LC_HEALTH_CHECK_TIMEOUT", "5")),
 }
 LOGGING = {
     "version": 1,

@@ -6,7 +6,7 @@ from typing import Any
 import httpx
 from asgiref.sync import async_to_sync
 from django.http import HttpRequest, JsonResponse
-from django.urls import path
+from django.urls import include, path
 from django.views import View
 from django.views.generic import RedirectView
 from rest_framework.decorators import action, api_view
@@ -134,6 +134,7 @@ async def pool_query(request: HttpRequest, pool: Any = Provide["pool"]) -> JsonR
 
 
 urlpatterns = [
+    path("health/", include("lifespan_container.urls")),
     path("resources", resources),
     path("slow", slow),
     path("pool", pool_query),
