@@ -1,0 +1,187 @@
+"""``manage.py resources``: the container's providers, and a deployment smoke test.
+
+Without options it lists every provider of the container: the resources in
+start order (stage by stage: a stage opens after the stages before it, its
+resources concurrently) with what they depend on and their declared health
+check, then the other providers with what they depend on.
+
+``--check`` opens every resource as the server would, runs every health check,
+closes everything, and exits 1 naming what failed: the resource that failed to
+open, or each resource whose check failed or timed out. Run it before sending
+traffic to a new release.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import TYPE_CHECKING, Any
+
+from dependency_injector import providers
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from lifespan_container._runtime import checked_runtime, container_class
+from lifespan_container.conf import lifespan_settings
+from lifespan_container.exceptions import ShutdownFailedError, StartupFailedError
+from lifespan_container.health import CheckResult, declared_check, run_checks
+from lifespan_container.lifecycle import provider_paths
+from lifespan_container.runner import open_resources
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from dependency_injector import containers
+
+    from lifespan_container.lifecycle import ResourceLifecycle
+
+
+class Command(BaseCommand):
+    """List the container's providers; with ``--check``, open and check every resource."""
+
+    help = (
+        "List the container's providers with their dependencies and the resources' start "
+        "order. --check opens every resource, runs every health check, closes them and "
+        "exits 1 naming what failed."
+    )
+    requires_system_checks = "__all__"
+
+    def add_arguments(self, parser: CommandParser) -> None:  # noqa: D102
+        parser.add_argument(
+            "--check",
+            action="store_true",
+            help="Open every resource, run every health check, close them; exit 1 on failure.",
+        )
+        parser.add_argument("--json", action="store_true", help="Print JSON instead of text.")
+
+    def handle(self, *args: Any, **options: Any) -> None:  # noqa: ARG002, D102
+        runtime = checked_runtime()
+        if runtime.container is None or runtime.lifecycle is None:
+            self.stdout.write('LIFESPAN_CONTAINER["CONTAINER"] is None: there is no container.')
+            return
+        listing = describe(runtime.container, runtime.lifecycle)
+        results = self._check(runtime.lifecycle) if options["check"] else None
+        if options["json"]:
+            if results is not None:
+                listing["checks"] = [vars(result) for result in results]
+            self.stdout.write(json.dumps(listing, indent=2))
+        else:
+            self._print(listing, results)
+        failed = [result for result in results or [] if not result.ok]
+        if failed:
+            raise CommandError(
+                "Health checks failed: "
+                + "; ".join(f"{result.name} {result.status}: {result.error}" for result in failed)
+            )
+
+    def _check(self, lifecycle: ResourceLifecycle) -> list[CheckResult]:
+        async def open_and_check() -> list[CheckResult]:
+            async with open_resources():
+                return await run_checks(lifecycle, lifespan_settings().health_check_timeout)
+
+        try:
+            return asyncio.run(open_and_check())
+        except (StartupFailedError, ShutdownFailedError) as exc:
+            raise CommandError(str(exc)) from exc
+
+    def _print(self, listing: dict[str, Any], results: list[CheckResult] | None) -> None:
+        write = self.stdout.write
+        write(f"Container {listing['container']}")
+        write("")
+        write("Resources, in start order (one stage opens concurrently, after the ones before):")
+        rows = [
+            [
+                str(resource["stage"]),
+                resource["name"],
+                resource["opens"],
+                ", ".join(resource["depends_on"]) or "-",
+                resource["health_check"] or "default for its type",
+            ]
+            for resource in listing["resources"]
+        ]
+        self._table(["stage", "resource", "opens", "depends on", "health check"], rows)
+        if listing["providers"]:
+            write("")
+            write("Other providers:")
+            rows = [
+                [provider["name"], provider["kind"], ", ".join(provider["depends_on"]) or "-"]
+                for provider in listing["providers"]
+            ]
+            self._table(["provider", "kind", "depends on"], rows)
+        if results is not None:
+            write("")
+            write("Health checks, with every resource open:")
+            rows = [
+                [
+                    result.name,
+                    self.style.SUCCESS(result.status)
+                    if result.ok
+                    else self.style.ERROR(result.status),
+                    "-" if result.latency is None else f"{result.latency * 1000:.1f} ms",
+                    result.check or "open; no check",
+                    result.error or "",
+                ]
+                for result in results
+            ]
+            self._table(["resource", "status", "latency", "check", "error"], rows)
+
+    def _table(self, header: list[str], rows: list[list[str]]) -> None:
+        widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
+        for row in [header, *rows]:
+            cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=True)]
+            self.stdout.write("  " + "  ".join(cells).rstrip())
+
+
+def describe(container: containers.Container, lifecycle: ResourceLifecycle) -> dict[str, Any]:
+    """The container's providers as data: resources in start order, then the others."""
+    names = provider_paths(container.providers)
+    stages: dict[str, int] = {}
+    for name in lifecycle.names:  # dependencies come first
+        stages[name] = 1 + max((stages[d] for d in lifecycle.dependencies(name)), default=0)
+    resources = [
+        {
+            "name": name,
+            "stage": stages[name],
+            "opens": "in a worker thread"
+            if lifecycle.opens_in_thread(name)
+            else "on the event loop",
+            "depends_on": sorted(_dependencies(lifecycle.provider(name), names)),
+            "health_check": declared_check(container, name),
+        }
+        for name in lifecycle.names
+    ]
+    others = [
+        {
+            "name": name,
+            "kind": type(provider).__name__,
+            "depends_on": sorted(_dependencies(provider, names)),
+        }
+        for provider, name in names.items()
+        if not isinstance(provider, providers.Resource | providers.Container)
+    ]
+    parent = container_class(container)
+    return {
+        "container": f"{parent.__module__}.{parent.__qualname__}",
+        "resources": resources,
+        "providers": others,
+    }
+
+
+def _dependencies(
+    provider: providers.Provider[Any], names: dict[providers.Provider[Any], str]
+) -> Iterator[str]:
+    """The named providers ``provider`` uses, looking through its unnamed inline ones."""
+    if isinstance(provider, providers.Configuration):
+        return  # its "related" providers are its own options
+    seen: set[int] = set()
+    pending = list(provider.related)
+    while pending:
+        related = pending.pop()
+        if id(related) in seen:
+            continue
+        seen.add(id(related))
+        if isinstance(related, providers.ConfigurationOption):
+            yield related.get_name()
+        elif related in names:
+            yield names[related]
+        else:
+            pending.extend(related.related)
