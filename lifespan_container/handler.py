@@ -165,21 +165,25 @@ async def start(
         ]
     except BaseException:
         # Cancelled by the server: still close what was opened.
-        if lifecycle:
-            await lifecycle.stop(settings.shutdown_timeout)
-        runtime.phase = "stopped"
+        try:
+            if lifecycle:
+                await lifecycle.stop(settings.shutdown_timeout)
+        finally:
+            runtime.phase = "stopped"
         raise
     if not failures:
         runtime.phase = "serving"
         return
     message = f"Startup failed: {describe(failures)}."
-    if lifecycle:
-        rollback = await lifecycle.stop(
-            settings.shutdown_timeout, limit=_limit("SHUTDOWN", settings.shutdown_timeout)
-        )
-        if rollback:
-            message += f" Closing the opened resources also failed: {describe(rollback)}."
-    runtime.phase = "stopped"
+    try:
+        if lifecycle:
+            rollback = await lifecycle.stop(
+                settings.shutdown_timeout, limit=_limit("SHUTDOWN", settings.shutdown_timeout)
+            )
+            if rollback:
+                message += f" Closing the opened resources also failed: {describe(rollback)}."
+    finally:
+        runtime.phase = "stopped"
     logger.error(message)
     raise StartupFailedError(message, failures) from _first_error(failures)
 
@@ -199,18 +203,21 @@ async def stop(
     tracker = Tracker()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + settings.shutdown_timeout
+    failures: list[Failure] = []
     try:
-        failures = (
-            await receivers(tracker, settings.shutdown_timeout / 2) if receivers is not None else []
-        )
-        if lifecycle:
-            failures += await lifecycle.stop(
-                max(deadline - loop.time(), 0.0),
-                tracker,
-                limit=_limit("SHUTDOWN", settings.shutdown_timeout),
-            )
+        if receivers is not None:
+            failures = await receivers(tracker, settings.shutdown_timeout / 2)
     finally:
-        runtime.phase = "stopped"
+        # Also when the receivers were cancelled: the resources close regardless.
+        try:
+            if lifecycle:
+                failures += await lifecycle.stop(
+                    max(deadline - loop.time(), 0.0),
+                    tracker,
+                    limit=_limit("SHUTDOWN", settings.shutdown_timeout),
+                )
+        finally:
+            runtime.phase = "stopped"
     if failures:
         message = f"Shutdown finished with errors: {describe(failures)}."
         logger.error(message)

@@ -38,8 +38,11 @@ importing the libraries: a type is only looked for in a module already loaded):
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import inspect
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -48,7 +51,7 @@ from asgiref.sync import iscoroutinefunction
 from dependency_injector import providers
 
 from lifespan_container._phase import qualified_name
-from lifespan_container.exceptions import ResourcesNotStartedError
+from lifespan_container.exceptions import ResourcesNotStartedError, WrongEventLoopError
 from lifespan_container.lifecycle import walk
 
 if TYPE_CHECKING:
@@ -109,11 +112,14 @@ def health_check(
     """Declare the decorated function as the health check of the resource ``provider``.
 
     The function gets the open resource. It may be async (awaited in the serving
-    event loop) or sync (run in a worker thread). It fails the check by raising or
-    by returning ``False``. ``timeout`` (seconds) overrides ``HEALTH_CHECK_TIMEOUT``
-    for this check. Declaring a check replaces the default one for the resource's
-    type; declare it for the container class's provider (``Container.db``), next
-    to the container.
+    event loop) or sync (run in a thread of its own: one that hangs is left behind
+    when its timeout passes, and reported as ``timeout`` until it ends). It fails
+    the check by raising or by returning ``False``. ``timeout`` (seconds)
+    overrides ``HEALTH_CHECK_TIMEOUT`` for this check. Declaring a check replaces
+    the default one for the resource's type; declare it for the container class's
+    provider (``Container.db``), next to the container. A subclass of the
+    container shares its providers (``Prod.db is Base.db``), so it shares their
+    checks too.
     """
     if not isinstance(provider, providers.Resource):
         msg = (
@@ -244,10 +250,15 @@ async def run_checks(lifecycle: ResourceLifecycle, timeout: float) -> list[Check
 async def _check(lifecycle: ResourceLifecycle, name: str, default_timeout: float) -> CheckResult:
     try:
         value = lifecycle.current(name)
-        if inspect.isawaitable(value):
-            value = await value
     except ResourcesNotStartedError:
         return CheckResult(name, "not open", None, error="the resources are not open")
+    except WrongEventLoopError as exc:
+        return CheckResult(name, "failing", None, error=str(exc))
+    if inspect.isawaitable(value):  # an override with an async provider
+        try:
+            value = await asyncio.wait_for(value, default_timeout)
+        except TimeoutError:
+            return CheckResult(name, "timeout", None, error="the override did not give a value")
     check = check_for(lifecycle.container, name, value)
     if check is None:
         return CheckResult(name, "ok", None)
@@ -261,6 +272,8 @@ async def _run(
     function: Callable[[Any], Any], value: object, seconds: float
 ) -> tuple[Status, str | None]:
     """Run one check within ``seconds``: its status and what went wrong."""
+    if (id(function), id(value)) in _in_threads:
+        return "timeout", "its previous run has not finished yet"
     limit = asyncio.timeout(seconds)
     try:
         async with limit:
@@ -276,11 +289,50 @@ async def _run(
     return "ok", None
 
 
+_in_threads: set[tuple[int, int]] = set()
+"""(check, resource value) of the sync checks whose thread is still running."""
+
+
 async def _call(function: Callable[[Any], Any], value: object) -> object:
     if iscoroutinefunction(function):
         return await function(value)
-    result = await asyncio.to_thread(function, value)
+    result = await _in_daemon_thread(function, value)
     return await result if inspect.isawaitable(result) else result
+
+
+async def _in_daemon_thread(function: Callable[[Any], Any], value: object) -> object:
+    """Run a sync check in a thread of its own, which a timeout leaves behind.
+
+    A daemon thread, not the loop's default executor: a check that hangs must not
+    take a worker that DNS lookups and Django need, nor keep the process alive at
+    exit. At most one thread per check and resource runs (see :func:`_run`).
+    """
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[object] = loop.create_future()
+    key = (id(function), id(value))
+    context = contextvars.copy_context()
+
+    def settle(result: object, error: BaseException | None) -> None:
+        if done.done():
+            return  # the check timed out before it finished
+        if error is None:
+            done.set_result(result)
+        else:
+            done.set_exception(error)
+
+    def target() -> None:
+        try:
+            result, error = context.run(function, value), None
+        except BaseException as exc:  # noqa: BLE001 (handed to the loop)
+            result, error = None, exc
+        finally:
+            _in_threads.discard(key)
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+            loop.call_soon_threadsafe(settle, result, error)
+
+    _in_threads.add(key)
+    threading.Thread(target=target, name="lifespan-health-check", daemon=True).start()
+    return await done
 
 
 def _describe(error: Exception) -> str:

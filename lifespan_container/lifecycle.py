@@ -117,6 +117,7 @@ class ResourceLifecycle:
         self._values: dict[str, object] = {}
         self._opened: list[str] = []
         self._threads: dict[str, asyncio.Future[Any]] = {}
+        self._opening_since: dict[str, float] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
         """The event loop the resources were opened in, while any of them is open."""
         self._started = False
@@ -204,24 +205,31 @@ class ResourceLifecycle:
             logger.info(
                 "Resource %r is overridden: not opened.",
                 resource.name,
-                extra={"resource": resource.name, "action": "start", "outcome": "overridden"},
+                extra={
+                    "resource": resource.name,
+                    "action": "start",
+                    "outcome": "overridden",
+                    "duration": 0.0,
+                },
             )
             ready[resource.name].set()
             return
+        # The step covers the signal too, so that a slow receiver is named in a timeout.
         with tracker.step(resource.step):
-            started = time.perf_counter()
+            started = self._opening_since[resource.name] = time.perf_counter()
             try:
                 value = await self._init(resource, executor)
             except asyncio.CancelledError:
-                await self._report(resource.name, "start", "cancelled", started)
+                if resource.name not in self._threads:  # else reported when it is collected
+                    await self._report(resource.name, "start", "cancelled", started)
                 raise
             except BaseException as exc:
                 await self._report(resource.name, "start", "failed", started, exc)
                 raise
-        self._values[resource.name] = value
-        self._opened.append(resource.name)
-        ready[resource.name].set()
-        await self._report(resource.name, "start", "ok", started)
+            self._values[resource.name] = value
+            self._opened.append(resource.name)
+            ready[resource.name].set()
+            await self._report(resource.name, "start", "ok", started)
 
     async def _init(self, resource: _Resource, executor: ThreadPoolExecutor | None) -> object:
         provider = resource.provider
@@ -320,7 +328,7 @@ class ResourceLifecycle:
             except BaseException as exc:
                 await self._report(resource.name, "stop", "failed", started, exc)
                 raise
-        await self._report(resource.name, "stop", "ok", started)
+            await self._report(resource.name, "stop", "ok", started)
 
     async def _report(
         self,
@@ -348,13 +356,27 @@ class ResourceLifecycle:
         loop = asyncio.get_running_loop()
         await asyncio.wait(threads.values(), timeout=max(deadline - loop.time(), 0))
         for name, future in threads.items():
-            if future.done() and not future.cancelled() and future.exception() is None:
+            started = self._opening_since[name]
+            if not future.done():
+                await self._report(name, "start", "cancelled", started)
+                logger.error(
+                    "Resource %r is still opening in its thread; it cannot be closed.",
+                    name,
+                    extra={
+                        "resource": name,
+                        "action": "start",
+                        "outcome": "cancelled",
+                        "duration": time.perf_counter() - started,
+                    },
+                )
+            elif future.cancelled():
+                await self._report(name, "start", "cancelled", started)
+            elif future.exception() is not None:
+                await self._report(name, "start", "failed", started, future.exception())
+            else:
                 self._values[name] = future.result()
                 self._opened.append(name)
-            elif not future.done():
-                logger.error(
-                    "Resource %r is still opening in its thread; it cannot be closed.", name
-                )
+                await self._report(name, "start", "ok", started)
 
     # -- handing resources out ----------------------------------------------------------
 
@@ -383,9 +405,13 @@ class ResourceLifecycle:
         off then), this raises :class:`ResourcesNotStartedError`.
         """
         provider = self._resources[name].provider
-        if provider.last_overriding not in (None, self._resources[name].guard):
-            return provider()
-        return self.hand_out(name)
+        overriding = provider.last_overriding
+        if overriding is None or overriding is self._resources[name].guard:
+            return self.hand_out(name)
+        if isinstance(overriding, providers.Resource) and not overriding.initialized:
+            msg = f"Resource {name!r} is overridden by a resource that is not open."
+            raise ResourcesNotStartedError(msg)
+        return provider()
 
     # -- the guard ---------------------------------------------------------------------
 

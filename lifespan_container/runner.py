@@ -82,6 +82,13 @@ def run(main: Coroutine[Any, Any, R]) -> R:
             "For a sync function, decorate it with @with_resources."
         )
         raise TypeError(msg)
+    if asyncio._get_running_loop() is not None:  # noqa: SLF001 (no exception, no warning)
+        main.close()
+        msg = (
+            "run() cannot be called from a running event loop, as asyncio.run() cannot. "
+            "In async code, use `async with lifespan_container.runner.open_resources():`."
+        )
+        raise RuntimeError(msg)
 
     async def with_open_resources() -> R:
         async with open_resources():

@@ -20,7 +20,7 @@ from lifespan_container.exceptions import (
     WrongEventLoopError,
 )
 from lifespan_container.handler import LifespanHandler
-from lifespan_container.lifecycle import ResourceLifecycle
+from lifespan_container.lifecycle import ResourceEvent, ResourceLifecycle
 from lifespan_container.signals import asgi_shutdown, asgi_startup
 from tests.conftest import Connect
 from tests.lifespan_driver import SHUTDOWN_COMPLETE, STARTUP_COMPLETE, Lifespan
@@ -439,7 +439,12 @@ async def test_a_sync_resource_finishing_after_cancellation_is_closed(journal: J
         journal.add("close slow")
 
     built = container(slow=providers.Resource(slow_sync))
-    lifecycle = ResourceLifecycle(built)
+    events: list[tuple[str, str, str]] = []
+
+    async def listener(event: ResourceEvent) -> None:
+        events.append((event.name, event.action, event.outcome))
+
+    lifecycle = ResourceLifecycle(built, listener)
     starting = asyncio.ensure_future(lifecycle.start())
     assert await asyncio.to_thread(entered.wait, 10)
     starting.cancel()
@@ -449,6 +454,8 @@ async def test_a_sync_resource_finishing_after_cancellation_is_closed(journal: J
     assert await lifecycle.stop(10) == []
     assert journal.entries == ["open slow", "close slow"]
     assert_all_closed(built)
+    # Its events say what really happened: it opened late, then closed.
+    assert events == [("slow", "start", "ok"), ("slow", "stop", "ok")]
 
 
 async def test_start_twice_is_refused(journal: Journal) -> None:
@@ -736,3 +743,56 @@ async def test_a_second_lifespan_on_the_same_container_is_refused_without_harm(
     assert await outer.shutdown() == SHUTDOWN_COMPLETE
     await outer.finish()
     assert journal.entries == ["open http", "close http"]
+
+
+async def test_a_cancelled_shutdown_still_closes_the_resources(
+    journal: Journal, connect: Connect
+) -> None:
+    """The server cancels the lifespan while a shutdown receiver runs: resources close."""
+    never = asyncio.Event()
+    receiving = asyncio.Event()
+
+    async def stuck_receiver(**kwargs: Any) -> None:
+        receiving.set()
+        await never.wait()
+
+    connect(asgi_shutdown, stuck_receiver)
+    built = container(http=providers.Resource(tracked, journal, "http"))
+    runtime = Runtime(built)
+    lifespan = Lifespan(LifespanHandler(runtime))
+    assert await lifespan.startup() == STARTUP_COMPLETE
+    await lifespan.communicator.send_input({"type": "lifespan.shutdown"})
+    await asyncio.wait_for(receiving.wait(), 10)
+    lifespan.communicator.future.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await lifespan.communicator.future
+    assert journal.closed() == ["http"]
+    assert runtime.phase == "stopped"
+    assert runtime.lifecycle is not None
+    assert not runtime.lifecycle.in_use
+
+
+async def test_a_slow_resource_signal_receiver_is_named_by_its_resource(
+    journal: Journal, connect: Connect, settings: SettingsWrapper
+) -> None:
+    from lifespan_container.signals import resource_started  # noqa: PLC0415
+
+    set_timeouts(settings, startup=0.05)
+    never = asyncio.Event()
+
+    async def slow_metrics(**kwargs: Any) -> None:
+        await never.wait()
+
+    connect(resource_started, slow_metrics)
+    built = container(http=providers.Resource(tracked, journal, "http"))
+    lifespan = Lifespan(handler_for(built))
+    assert await lifespan.startup() == {
+        "type": "lifespan.startup.failed",
+        "message": (
+            "Startup failed: resource 'http' did not finish within "
+            'LIFESPAN_CONTAINER["STARTUP_TIMEOUT"] (0.05 s).'
+        ),
+    }
+    with pytest.raises(StartupFailedError):
+        await lifespan.finish()
+    assert journal.closed() == ["http"]

@@ -195,8 +195,15 @@ async def test_a_hanging_check_is_cut_off_by_its_timeout_and_the_others_still_re
     assert await lifecycle.start() == []
     try:
         results = {r.name: r for r in await run_checks(lifecycle, timeout=0.05)}
+        # The blocked check is left behind in a daemon thread of its own, never in
+        # the loop's executor; while it runs, it is not started again.
+        [thread] = [t for t in threading.enumerate() if t.name == "lifespan-health-check"]
+        assert thread.daemon
+        again = {r.name: r for r in await run_checks(lifecycle, timeout=0.05)}
+        assert again["blocks"].status == "timeout"
+        assert again["blocks"].error == "its previous run has not finished yet"
     finally:
-        blocked.set()  # let the worker thread end
+        blocked.set()  # let the thread end
         assert await lifecycle.stop(5) == []
     assert results["hangs"].status == "timeout"
     assert results["hangs"].error == "did not finish within 0.05 s"
@@ -276,3 +283,36 @@ async def test_checks_declared_on_container_classes_apply_to_their_instances() -
 @pytest.fixture
 def install(install_container: Install) -> Install:
     return install_container
+
+
+class Fakes(containers.DeclarativeContainer):
+    flaky = providers.Resource(_yield, "a fake that nothing would close")
+
+
+async def test_an_overriding_resource_is_never_opened_by_a_check(install: Install) -> None:
+    built, _ = make_health_container()
+    runtime = install(built)
+    assert runtime.lifecycle is not None
+    built.override(Fakes)
+    try:
+        results = {r.name: r.status for r in await run_checks(runtime.lifecycle, timeout=1)}
+    finally:
+        built.reset_override()
+    assert results["flaky"] == "not open"
+    assert not Fakes.flaky.initialized
+
+
+async def test_a_check_from_another_event_loop_fails_with_the_loop_error() -> None:
+    from lifespan_container.lifecycle import ResourceLifecycle  # noqa: PLC0415
+
+    built = containers.DynamicContainer()
+    built.client = providers.Resource(_yield, "loop-bound")
+    lifecycle = ResourceLifecycle(built)
+    assert await lifecycle.start() == []
+    try:
+        [result] = await asyncio.to_thread(asyncio.run, run_checks(lifecycle, timeout=1))
+    finally:
+        assert await lifecycle.stop(5) == []
+    assert result.status == "failing"
+    assert result.error is not None
+    assert "asked for from another event loop" in result.error

@@ -41,6 +41,12 @@ def test_run_takes_a_coroutine_as_asyncio_run_does() -> None:
         run(greet)  # type: ignore[arg-type]
 
 
+@pytest.mark.asyncio
+async def test_run_refuses_a_running_loop_without_a_never_awaited_warning() -> None:
+    with pytest.raises(RuntimeError, match=r"use `async with lifespan_container.runner"):
+        run(greet("inside a loop"))
+
+
 def test_a_failed_startup_raises_and_never_starts_main(install_container: Install) -> None:
     install_container(BrokenContainer())
     started: list[str] = []
