@@ -9,7 +9,8 @@ import httpx
 from dependency_injector import containers, providers
 from django.conf import settings
 
-from weather.database import open_database
+from lifespan_container.health import health_check
+from weather.database import Database, open_database
 
 
 async def upstream_client(base_url: str) -> AsyncIterator[httpx.AsyncClient]:
@@ -42,3 +43,9 @@ class Container(containers.DeclarativeContainer):
     http = providers.Resource(upstream_client, providers.Callable(django_setting, "UPSTREAM_URL"))
     db = providers.Resource(open_database, providers.Callable(django_setting, "DATABASE_URL"))
     cache = providers.Resource(redis_client, providers.Callable(django_setting, "REDIS_URL"))
+
+
+@health_check(Container.db, timeout=2.0)
+async def database_answers(db: Database) -> None:
+    """The health view's check of the database (Redis and httpx get the defaults)."""
+    await db.fetch("SELECT 1")

@@ -1,8 +1,9 @@
-from django.urls import path
+from django.urls import include, path
 
 from weather import upstream, views
 
 urlpatterns = [
+    path("health/", include("lifespan_container.urls")),  # live, ready, and every check
     path("", views.index),
     path("weather/<str:city>", views.forecast),
     path("stations/", views.StationList.as_view()),

@@ -40,6 +40,22 @@ async def test_every_page_answers(upstream: str, asgi_client: httpx.AsyncClient)
     assert (await asgi_client.get("/api/stations/XXX")).status_code == 404
 
 
+@pytest.mark.asyncio
+async def test_the_probes_report_every_resource(asgi_client: httpx.AsyncClient) -> None:
+    ready = await asgi_client.get("/health/ready")
+    assert (ready.status_code, ready.json()) == (200, {"status": "ready"})
+    health = await asgi_client.get("/health/")
+    assert health.status_code == 200, health.text
+    resources = health.json()["resources"]
+    assert {name: r["status"] for name, r in resources.items()} == {
+        "http": "ok",
+        "db": "ok",
+        "cache": "ok",
+    }
+    assert resources["db"]["latency_ms"] is not None  # the declared SELECT 1 ran
+    assert resources["cache"]["latency_ms"] is None  # no REDIS_URL: nothing to check
+
+
 @pytest.fixture
 def postgres(settings: Settings) -> None:
     service(5432, "PostgreSQL")
