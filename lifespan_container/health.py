@@ -204,7 +204,7 @@ def _redis_sync(client: Any) -> object:
     return client.ping()
 
 
-def _client_open(client: Any) -> bool:
+async def _client_open(client: Any) -> bool:  # no I/O: no thread needed
     return not client.is_closed
 
 
