@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,16 @@ class Failure:
 def describe(failures: Sequence[Failure]) -> str:
     """Join failures into one line for a ``*.failed`` message."""
     return "; ".join(str(failure) for failure in failures)
+
+
+def positive_number(value: object) -> bool:
+    """Whether ``value`` is a finite number of seconds above zero (``True`` is not)."""
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    )
 
 
 def qualified_name(function: Callable[..., Any]) -> str:

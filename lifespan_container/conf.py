@@ -17,12 +17,13 @@ checks report its findings and :func:`lifespan_settings` raises them as
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Final
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+
+from lifespan_container._phase import positive_number
 
 SETTING: Final = "LIFESPAN_CONTAINER"
 
@@ -93,7 +94,7 @@ def problems() -> list[Problem]:
         )
     for key, check_id in TIMEOUTS.items():
         timeout = value.get(key, DEFAULTS[key])
-        if not _positive_number(timeout):
+        if not positive_number(timeout):
             found.append(
                 Problem(
                     f"lifespan_container.{check_id}",
@@ -103,15 +104,6 @@ def problems() -> list[Problem]:
                 )
             )
     return found
-
-
-def _positive_number(value: object) -> bool:
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value > 0
-    )
 
 
 def lifespan_settings() -> LifespanSettings:

@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from asgiref.sync import iscoroutinefunction
 from dependency_injector import providers
 
-from lifespan_container._phase import qualified_name
+from lifespan_container._phase import positive_number, qualified_name
 from lifespan_container.exceptions import ResourcesNotStartedError, WrongEventLoopError
 from lifespan_container.lifecycle import walk
 
@@ -127,10 +127,7 @@ def health_check(
             f"Container.db, not {provider!r}: only resources are opened and checked."
         )
         raise TypeError(msg)
-    seconds: object = timeout  # checked at run time: settings files are not type-checked
-    if seconds is not None and not (
-        isinstance(seconds, int | float) and not isinstance(seconds, bool) and seconds > 0
-    ):
+    if timeout is not None and not positive_number(timeout):
         msg = f"health_check(timeout=...) must be a positive number of seconds, not {timeout!r}."
         raise ValueError(msg)
 

@@ -205,12 +205,7 @@ class ResourceLifecycle:
             logger.info(
                 "Resource %r is overridden: not opened.",
                 resource.name,
-                extra={
-                    "resource": resource.name,
-                    "action": "start",
-                    "outcome": "overridden",
-                    "duration": 0.0,
-                },
+                extra=_fields(resource.name, "start", "overridden", 0.0),
             )
             ready[resource.name].set()
             return
@@ -362,12 +357,7 @@ class ResourceLifecycle:
                 logger.error(
                     "Resource %r is still opening in its thread; it cannot be closed.",
                     name,
-                    extra={
-                        "resource": name,
-                        "action": "start",
-                        "outcome": "cancelled",
-                        "duration": time.perf_counter() - started,
-                    },
+                    extra=_fields(name, "start", "cancelled", time.perf_counter() - started),
                 )
             elif future.cancelled():
                 await self._report(name, "start", "cancelled", started)
@@ -470,13 +460,13 @@ def _log(event: ResourceEvent) -> None:
         event.name,
         event.duration * 1000,
         exc_info=event.error,
-        extra={
-            "resource": event.name,
-            "action": event.action,
-            "outcome": event.outcome,
-            "duration": event.duration,
-        },
+        extra=_fields(event.name, event.action, event.outcome, event.duration),
     )
+
+
+def _fields(name: str, action: str, outcome: str, duration: float) -> dict[str, object]:
+    """The attributes every record of the resources logger carries."""
+    return {"resource": name, "action": action, "outcome": outcome, "duration": duration}
 
 
 def _open_in_thread(loop: asyncio.AbstractEventLoop, init: Callable[[], object]) -> object:

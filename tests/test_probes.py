@@ -240,7 +240,7 @@ async def test_health_check_refuses_what_is_not_a_resource_or_a_bad_timeout() ->
 
     with pytest.raises(TypeError, match=r"takes a Resource provider of a container"):
         health_check(Container.factory)
-    for bad in (0, -1, True, "5"):
+    for bad in (0, -1, True, "5", float("inf")):
         with pytest.raises(ValueError, match=r"must be a positive number of seconds"):
             health_check(Container.resource, timeout=bad)  # type: ignore[arg-type]
 
