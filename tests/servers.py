@@ -105,6 +105,11 @@ def serve(argv: Sequence[str], env: dict[str, str], workdir: Path) -> Iterator[S
         server.close()
 
 
+def project_env(events: Path, **extra: str) -> dict[str, str]:
+    """The served test project's environment, recording its events in ``events``."""
+    return {"DJANGO_SETTINGS_MODULE": "tests.project.settings", "LC_EVENTS": str(events), **extra}
+
+
 def uvicorn(*extra: str) -> list[str]:
     return [
         sys.executable,

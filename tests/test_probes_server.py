@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.project.events import read
-from tests.servers import ROOT, SIGTERM, free_port, gunicorn, serve, uvicorn
+from tests.servers import ROOT, SIGTERM, free_port, gunicorn, project_env, serve, uvicorn
 
 pytestmark = pytest.mark.server
 
@@ -19,12 +19,7 @@ OPERATIONS = "tests.project.containers.OperationsContainer"
 
 
 def env(events: Path, **extra: str) -> dict[str, str]:
-    return {
-        "DJANGO_SETTINGS_MODULE": "tests.project.settings",
-        "LC_EVENTS": str(events),
-        "LC_CONTAINER": OPERATIONS,
-        **extra,
-    }
+    return project_env(events, LC_CONTAINER=OPERATIONS, **extra)
 
 
 def logged(events: Path, event: str) -> bool:

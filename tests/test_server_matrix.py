@@ -19,6 +19,7 @@ import pytest
 
 from tests.project.events import read
 from tests.servers import DAPHNE, SERVERS, Server, gunicorn, serve
+from tests.servers import project_env as env
 
 pytestmark = pytest.mark.server
 
@@ -76,10 +77,6 @@ MATRIX = {
         exit_on_sigterm=0, exit_after_failed_startup="non-zero", completes_requests_in_flight=True
     ),
 }
-
-
-def env(events: Path, **extra: str) -> dict[str, str]:
-    return {"DJANGO_SETTINGS_MODULE": "tests.project.settings", "LC_EVENTS": str(events), **extra}
 
 
 def by_worker(events: Path) -> dict[int, list[str]]:

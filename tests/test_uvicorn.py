@@ -9,12 +9,9 @@ import pytest
 
 from tests.project.events import read
 from tests.servers import SIGTERM, serve, uvicorn
+from tests.servers import project_env as env
 
 pytestmark = pytest.mark.server
-
-
-def env(events: Path, **extra: str) -> dict[str, str]:
-    return {"DJANGO_SETTINGS_MODULE": "tests.project.settings", "LC_EVENTS": str(events), **extra}
 
 
 def test_serves_with_resources_open_and_shuts_down_once_on_sigterm(tmp_path: Path) -> None:
