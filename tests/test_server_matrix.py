@@ -36,6 +36,8 @@ class Facts:
     completes_requests_in_flight: bool
     every_worker_rolls_back: bool = True
     """False where the server kills the other workers once one failed its startup."""
+    every_worker_shuts_down: bool = True
+    """False where the server terminates the other workers once one has exited."""
 
     def failed_startup_exit_matches(self, code: int) -> bool:
         if self.exit_after_failed_startup == "non-zero":
@@ -72,7 +74,8 @@ MATRIX = {
         exit_after_failed_startup="0",
         completes_requests_in_flight=False,
         every_worker_rolls_back=False,
-    ),  # the supervisor kills a worker still draining
+        every_worker_shuts_down=False,
+    ),  # the supervisor kills a worker still draining, or still shutting down
     "granian-workers-2": Facts(
         exit_on_sigterm=0, exit_after_failed_startup="non-zero", completes_requests_in_flight=True
     ),
@@ -112,12 +115,22 @@ def test_each_worker_runs_startup_and_shutdown_once(name: str, tmp_path: Path) -
         assert server.wait() == MATRIX[name].exit_on_sigterm
     log = by_worker(events)
     assert len(log) == workers, log
+    shut_down = [
+        worker
+        for worker in log.values()
+        if sorted(worker[-2:]) == ["close cache", "close http"]
+        and worker[-3] == "shutdown receiver"
+    ]
     for pid, worker_events in log.items():
         assert worker_events.count("startup receiver") == 1, (pid, worker_events)
-        assert worker_events.count("shutdown receiver") == 1, (pid, worker_events)
+        assert worker_events.count("shutdown receiver") <= 1, (pid, worker_events)
         assert sorted(worker_events[:2]) == ["open cache", "open http"], worker_events
-        assert sorted(worker_events[-2:]) == ["close cache", "close http"], worker_events
-        assert worker_events[-3] == "shutdown receiver", worker_events
+    if MATRIX[name].every_worker_shuts_down:
+        assert len(shut_down) == workers, log
+    else:
+        # hypercorn terminates the other workers as soon as the first one exits, so
+        # only that one is sure to finish its shutdown (docs/explanation/servers.md).
+        assert shut_down, log
 
 
 @pytest.mark.parametrize("name", SERVERS)
