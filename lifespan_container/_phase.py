@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from lifespan_container._redact import describe_error, get_logger, redact
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Iterator, Sequence
@@ -30,10 +31,8 @@ class Failure:
 
     def __str__(self) -> str:
         if self.error is None:
-            return f"{self.step} {self.reason}"
-        text = str(self.error)
-        kind = type(self.error).__name__
-        return f"{self.step} raised {kind}: {text}" if text else f"{self.step} raised {kind}"
+            return redact(f"{self.step} {self.reason}")
+        return f"{redact(self.step)} raised {describe_error(self.error)}"
 
 
 def describe(failures: Sequence[Failure]) -> str:
@@ -43,12 +42,28 @@ def describe(failures: Sequence[Failure]) -> str:
 
 def positive_number(value: object) -> bool:
     """Whether ``value`` is a finite number of seconds above zero (``True`` is not)."""
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value > 0
-    )
+    seconds = _finite_seconds(value)
+    return seconds is not None and seconds > 0
+
+
+def non_negative_number(value: object) -> bool:
+    """Whether ``value`` is a finite number of seconds, zero allowed (``True`` is not)."""
+    return _finite_seconds(value) is not None
+
+
+def _finite_seconds(value: object) -> float | None:
+    """``value`` as finite, non-negative seconds, or ``None`` for anything else.
+
+    Only ``int`` and ``float`` count (not ``bool``, strings or ``Decimal``); an int too
+    large for a float (``10**400``) is refused rather than raising ``OverflowError``.
+    """
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        seconds = float(value)
+    except OverflowError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def qualified_name(function: Callable[..., Any]) -> str:
@@ -81,7 +96,7 @@ class Tracker:
 CANCEL_GRACE = 1.0
 """Seconds a cancelled step gets to finish; one that ignores cancellation is left behind."""
 
-logger = logging.getLogger("lifespan_container")
+logger = get_logger("lifespan_container")
 
 
 async def run_concurrently(

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import functools
+import traceback
 from typing import Any, Literal
 
-from dependency_injector import containers
+from dependency_injector import containers, providers
 from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
+from lifespan_container._redact import describe_error, redact
 from lifespan_container.conf import SETTING, Problem, problems, raw
-from lifespan_container.lifecycle import ResourceLifecycle
+from lifespan_container.exceptions import LifespanContainerError
+from lifespan_container.lifecycle import ResourceLifecycle, provider_paths
 from lifespan_container.signals import send_resource_event
 
 APP = "lifespan_container"
@@ -79,9 +82,19 @@ def load_container_class(path: object) -> type[containers.DeclarativeContainer]:
         raise ContainerSettingError(
             Problem(
                 "lifespan_container.E006",
-                f"{setting} = {path!r} cannot be imported: {exc}",
+                f"{setting} = {path!r} cannot be imported: {redact(str(exc))}",
                 f"Check the module and class name ({example}); the module must be "
                 "importable from the project.",
+            )
+        ) from exc
+    except Exception as exc:
+        raise ContainerSettingError(
+            Problem(
+                "lifespan_container.E006",
+                f"{setting} = {path!r} cannot be imported: importing it raised "
+                f"{describe_error(exc)}{_where(exc)}.",
+                "Fix the error in the container's module (it runs when the module is "
+                "imported), then run manage.py check again.",
             )
         ) from exc
     if not (isinstance(loaded, type) and issubclass(loaded, containers.DeclarativeContainer)):
@@ -95,6 +108,12 @@ def load_container_class(path: object) -> type[containers.DeclarativeContainer]:
             )
         )
     return loaded
+
+
+def _where(exc: BaseException) -> str:
+    """`` at file:line`` of the innermost frame that raised ``exc``."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
 
 
 class Runtime:
@@ -113,6 +132,75 @@ class Runtime:
         self.phase: Phase = "idle"
         """Set by the lifespan: ``starting``, ``serving`` (startup completed),
         ``stopping`` (shutdown began), ``stopped``. Readiness is ``serving``."""
+        self._class_overrides = _overrides_of(_class_providers(container))
+
+    def overrides(self) -> Overrides:
+        """What overrides every provider of the container now (to :meth:`restore` later)."""
+        return _overrides_of(_providers(self.container))
+
+    def restore(self, saved: Overrides) -> None:
+        """Undo every override put on the container's providers since ``saved`` was taken.
+
+        Test helpers call it at the end of a test, so that
+        ``get_container().x.override(fake)`` does not leak into the next one.
+        """
+        _undo_since(saved)
+
+    def refuse_class_overrides(self) -> None:
+        """Raise if a provider of the container *class* was overridden after instantiation.
+
+        ``Container.http.override(fake)`` on the class does not reach the container
+        this process already made from it (dependency-injector copies the
+        providers): the views would silently get the real value. The override is
+        undone and :class:`~lifespan_container.exceptions.LifespanContainerError`
+        says what to write instead.
+        """
+        changed = [
+            path
+            for path, (provider, before) in self._class_overrides.items()
+            if provider.overridden != before
+        ]
+        if not changed:
+            return
+        _undo_since(self._class_overrides)
+        parent = container_class(self.container) if self.container is not None else object
+        names = ", ".join(f"{parent.__qualname__}.{path}" for path in changed)
+        msg = (
+            f"{names} was overridden on the container class after this process created its "
+            "container from it, so the running container never sees the override (the "
+            "views would get the real value). Override the running container instead: "
+            "lifespan_container.testing.override(Container.x, fake) (or the `overrides` / "
+            "`lifespan_overrides` pytest fixtures), or get_container().x.override(fake). "
+            "The class override was undone."
+        )
+        raise LifespanContainerError(msg)
+
+
+Overrides = dict[str, tuple[providers.Provider[Any], tuple[providers.Provider[Any], ...]]]
+"""Each provider's path -> ``(provider, what overrode it)``, as a snapshot."""
+
+
+def _providers(container: containers.Container | None) -> dict[providers.Provider[Any], str]:
+    return provider_paths(container.providers) if container is not None else {}
+
+
+def _class_providers(container: containers.Container | None) -> dict[providers.Provider[Any], str]:
+    parent = getattr(container, "declarative_parent", None)
+    return provider_paths(parent.providers) if parent is not None else {}
+
+
+def _overrides_of(found: dict[providers.Provider[Any], str]) -> Overrides:
+    return {
+        path: (provider, provider.overridden)
+        for provider, path in found.items()
+        if not isinstance(provider, providers.ConfigurationOption)  # kept on the root
+    }
+
+
+def _undo_since(saved: Overrides) -> None:
+    for provider, before in saved.values():
+        while len(provider.overridden) > len(before):
+            provider.reset_last_overriding()
 
 
 def container_class(container: containers.Container) -> type:
@@ -122,20 +210,47 @@ def container_class(container: containers.Container) -> type:
 
 
 def load_runtime() -> Runtime:
-    """Instantiate the container named in settings (``None`` allowed) with its lifecycle."""
+    """Instantiate the container named in settings (``None`` allowed) with its lifecycle.
+
+    Its configurations get their values from settings (see
+    :mod:`lifespan_container.configuration`) before anything can use them.
+    """
+    from lifespan_container.configuration import fill_configuration  # noqa: PLC0415
+
     value: Any = raw()
     path = value.get("CONTAINER") if isinstance(value, dict) else None
     if path is None:
         return Runtime(None)
-    return Runtime(load_container_class(path)())
+    container = load_container_class(path)()
+    fill_configuration(container)
+    return Runtime(container)
 
 
 def get_runtime() -> Runtime:
-    """The runtime of this process, loaded once (when the app is ready, or on first use)."""
+    """The runtime of this process, loaded once: on first use, or when the app is ready.
+
+    Whichever comes first creates it; the other finds it. So an app listed before
+    ``lifespan_container`` may call ``get_container()`` in its ``ready()``, and
+    what it sets on the container stays.
+    """
     if _current is None:
+        if not apps.apps_ready:
+            msg = (
+                "get_container() was called while Django was still importing the apps "
+                "(at the import of settings, an app module or a models module), before "
+                "the container can be created. Call it inside a function, in an "
+                "AppConfig.ready() method, or later: the container is created once per "
+                "process, on first use once the apps are loaded."
+            )
+            raise ImproperlyConfigured(msg)
         require_installed()
         set_runtime(load_runtime())
     assert _current is not None  # noqa: S101 (set_runtime just set it)
+    return _current
+
+
+def current_runtime() -> Runtime | None:
+    """The runtime if one was loaded or installed, without loading one."""
     return _current
 
 

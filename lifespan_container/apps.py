@@ -20,13 +20,12 @@ class LifespanContainerConfig(AppConfig):
         with the fix, and ``get_asgi_application()`` refuses to start with it.
         """
         from lifespan_container import checks  # noqa: PLC0415
-        from lifespan_container._runtime import (  # noqa: PLC0415
-            load_runtime,
-            set_runtime,
-            setting_problems,
-        )
+        from lifespan_container._runtime import current_runtime, get_runtime, setting_problems  # noqa: PLC0415
 
         django_checks.register(checks.check_settings)
+        django_checks.register(checks.check_configuration)
         django_checks.register(checks.check_injections)
-        if not setting_problems():
-            set_runtime(load_runtime())
+        checks.report_urlconf_import_errors()
+        # Created here unless an app listed earlier already asked for it: one per process.
+        if current_runtime() is None and not setting_problems():
+            get_runtime()

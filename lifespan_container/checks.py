@@ -9,27 +9,71 @@
 ``lifespan_container.E006``  ``CONTAINER`` is not a string, or does not import
 ``lifespan_container.E007``  ``CONTAINER`` is not a ``DeclarativeContainer`` subclass
 ``lifespan_container.E008``  ``HEALTH_CHECK_TIMEOUT`` is not a positive number
+``lifespan_container.E009``  ``HEALTH_CHECK_CACHE`` is not a number of seconds (0 or more)
+``lifespan_container.E010``  ``CONFIGURATION`` is not a mapping of configurations to sources
+``lifespan_container.E011``  ``CONFIGURATION`` names no ``providers.Configuration``
+``lifespan_container.E012``  a required configuration option has no value
+``lifespan_container.E013``  a resource depends on itself, through any provider
 ``lifespan_container.E101``  an ``@inject`` marker names no provider of the container
 ``lifespan_container.E102``  a routed view declares ``Provide[...]`` without ``@inject``
+``lifespan_container.E103``  a routed view uses dependency-injector's own ``@inject``
+``lifespan_container.E104``  the URLconf cannot be imported (e.g. ``Provide[Container.typo]``)
 =========================  ==========================================================
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
+import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from django.core.checks import CheckMessage, Error
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from lifespan_container._redact import describe_error, get_logger
 from lifespan_container._runtime import get_runtime, setting_problems
-from lifespan_container.injection import find_provider, has_markers, injected_functions
+from lifespan_container.configuration import configuration_problems
+from lifespan_container.injection import (
+    find_provider,
+    foreign_inject_message,
+    foreign_injections,
+    has_markers,
+    injected_functions,
+    refuse_foreign_injections,
+)
+
+logger = get_logger("lifespan_container")
 
 
 def check_settings(**kwargs: Any) -> list[CheckMessage]:  # noqa: ARG001
     """Report every problem with ``settings.LIFESPAN_CONTAINER``."""
     return [Error(problem.msg, hint=problem.hint, id=problem.id) for problem in setting_problems()]
+
+
+def check_configuration(**kwargs: Any) -> list[CheckMessage]:  # noqa: ARG001
+    """Report what the container cannot do: E011, E012 (configuration), E013 (a cycle)."""
+    if setting_problems():
+        return []  # the settings checks report why the container cannot load
+    runtime = get_runtime()
+    if runtime.container is None:
+        return []
+    found: list[CheckMessage] = [
+        Error(problem.msg, hint=problem.hint, id=problem.id)
+        for problem in configuration_problems(runtime.container)
+    ]
+    cycles = runtime.lifecycle.cycles if runtime.lifecycle is not None else {}
+    found += [
+        Error(
+            f"Resource {name!r} depends on itself: {' -> '.join(path)}, so it can never open.",
+            hint="Break the cycle: no provider a resource needs may need that resource.",
+            obj=name,
+            id="lifespan_container.E013",
+        )
+        for name, path in cycles.items()
+    ]
+    return found
 
 
 def check_injections(**kwargs: Any) -> list[CheckMessage]:  # noqa: ARG001
@@ -40,7 +84,10 @@ def check_injections(**kwargs: Any) -> list[CheckMessage]:  # noqa: ARG001
     """
     if setting_problems():
         return []  # the settings checks report why the container cannot load
-    routed = list(_routed_views())
+    try:
+        routed = list(_routed_views())
+    except Exception as exc:  # noqa: BLE001 (reported as a check error, with where it failed)
+        return [] if _url_check_reports_imports() else [_urlconf_error(exc)]
     errors: list[CheckMessage] = []
     container = get_runtime().container
     for spec in injected_functions():
@@ -58,7 +105,17 @@ def check_injections(**kwargs: Any) -> list[CheckMessage]:  # noqa: ARG001
                     )
                 )
     for where, function in routed:
-        if not hasattr(function, "__lifespan_injected__") and has_markers(function):
+        if refuse_foreign_injections(function, where):
+            errors.append(
+                Error(
+                    foreign_inject_message(where),
+                    hint="from lifespan_container import inject, and decorate the view with "
+                    "it instead.",
+                    obj=where,
+                    id="lifespan_container.E103",
+                )
+            )
+        elif not hasattr(function, "__lifespan_injected__") and has_markers(function):
             errors.append(
                 Error(
                     f"The view {where} declares Provide[...] markers but is not decorated "
@@ -71,6 +128,91 @@ def check_injections(**kwargs: Any) -> list[CheckMessage]:  # noqa: ARG001
                 )
             )
     return errors
+
+
+def refuse_foreign_views() -> list[str]:
+    """Make routed views still decorated with dependency-injector's ``@inject`` refuse calls.
+
+    Run at the lifespan startup, so that such a view raises
+    :class:`~lifespan_container.exceptions.InjectionError` saying what to replace
+    instead of failing on a marker object. Imports the URLconf; if that fails, the
+    error is logged and requests will report it as Django does. Returns the views.
+    """
+    try:
+        routed = list(_routed_views())
+    except Exception:
+        logger.exception("The URLconf cannot be imported; every request will fail.")
+        return []
+    refused = [where for where, function in routed if refuse_foreign_injections(function, where)]
+    for where in refused:
+        logger.error("%s", foreign_inject_message(where))
+    return refused
+
+
+def report_urlconf_import_errors() -> None:
+    """Make Django's URL check report a URLconf that fails to import as E104.
+
+    Django's own ``check_url_config`` lets the import error escape, so
+    ``manage.py check`` ends in a traceback before any check is listed (a
+    ``Provide[Container.typo]`` in a view module does that). Registered in its
+    place, this wrapper runs it unchanged and turns such an error into E104,
+    naming the file and line.
+    """
+    from django.core.checks import Tags  # noqa: PLC0415
+    from django.core.checks import urls as url_checks  # noqa: PLC0415
+    from django.core.checks.registry import registry  # noqa: PLC0415
+
+    reporter: object = url_checks.check_url_config
+    for original in list(registry.registered_checks):
+        tags = getattr(original, "tags", ())
+        if Tags.urls not in tags or hasattr(original, "__lifespan_reports_imports__"):
+            continue
+        registry.registered_checks.discard(original)
+        registry.register(_reporting(original, report=original is reporter), *tags)
+
+
+def _reporting(check: Callable[..., Any], *, report: bool) -> Callable[..., list[CheckMessage]]:
+    """``check``, with an error importing the URLconf as E104 (once: ``report``) or nothing."""
+
+    @functools.wraps(check)
+    def run(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+        try:
+            return list(check(app_configs, **kwargs))
+        except Exception as exc:  # noqa: BLE001 (what the check reports)
+            return [_urlconf_error(exc)] if report else []
+
+    run.__lifespan_reports_imports__ = True  # type: ignore[attr-defined]
+    return run
+
+
+def _url_check_reports_imports() -> bool:
+    from django.core.checks.registry import registry  # noqa: PLC0415
+
+    return any(hasattr(c, "__lifespan_reports_imports__") for c in registry.registered_checks)
+
+
+def _urlconf_error(exc: Exception) -> CheckMessage:
+    """E104: importing the URLconf raised; name the module and line that did."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    own = [
+        f
+        for f in frames
+        if "/django/" not in f.filename and "/lifespan_container/" not in f.filename
+    ]
+    place = f" at {own[-1].filename}:{own[-1].lineno} ({own[-1].line})" if own else ""
+    hint = "Fix the error where it is raised, then run manage.py check again."
+    if isinstance(exc, AttributeError) and "Container" in str(exc):
+        hint = (
+            "A Provide[Container.name] marker names an attribute the container class does "
+            "not have: check the spelling against the providers declared in the container."
+        )
+    return Error(
+        f"The URLconf cannot be imported, so the views cannot be checked: "
+        f"{describe_error(exc)}{place}.",
+        hint=hint,
+        obj=str(getattr(exc, "name", "") or type(exc).__name__),
+        id="lifespan_container.E104",
+    )
 
 
 def _routed_views() -> Iterator[tuple[str, Callable[..., Any]]]:
@@ -104,6 +246,8 @@ def _functions_of(callback: Callable[..., Any]) -> Iterator[tuple[str, Callable[
         if not callable(method) or hasattr(method, "__lifespan_injected__"):
             continue
         yield f"{_name(view_class)}.{name}", method
+        if foreign_injections(method):
+            continue  # dependency-injector's wrapper: the function inside is its own
         # @api_view wraps the function in a closure: look inside it too.
         for cell in getattr(method, "__closure__", None) or ():
             inner = cell.cell_contents

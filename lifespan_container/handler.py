@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import logging
 from typing import TYPE_CHECKING, Any
 
 from django.core.handlers.asgi import ASGIHandler
 
 from lifespan_container._phase import Failure, Tracker, describe
+from lifespan_container._redact import get_logger, redact
 from lifespan_container._runtime import Runtime, get_runtime
 from lifespan_container.conf import lifespan_settings
 from lifespan_container.exceptions import (
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = ["LifespanHandler", "start", "stop"]
 
-logger = logging.getLogger("lifespan_container")
+logger = get_logger("lifespan_container")
 
 
 class LifespanHandler(ASGIHandler):
@@ -58,6 +58,7 @@ class LifespanHandler(ASGIHandler):
     def __init__(self, runtime: Runtime | None = None) -> None:
         super().__init__()
         self._runtime = runtime
+        self._first_request = True
 
     @property
     def runtime(self) -> Runtime:
@@ -78,8 +79,11 @@ class LifespanHandler(ASGIHandler):
         """
         kind = scope["type"]
         if kind == "http":
+            if self._first_request:
+                self._warn_if_served_without_lifespan()
             await super().__call__(scope, receive, send)  # type: ignore[arg-type]
         elif kind == "lifespan":
+            self._first_request = False
             await serve_lifespan(
                 receive,  # type: ignore[arg-type]
                 send,  # type: ignore[arg-type]
@@ -95,6 +99,20 @@ class LifespanHandler(ASGIHandler):
                 "lifespan_container.asgi.get_asgi_application()."
             )
             raise UnsupportedScopeError(msg)
+
+    def _warn_if_served_without_lifespan(self) -> None:
+        """Once: a request came and no lifespan ever started, so no resource is open."""
+        self._first_request = False
+        runtime = self.runtime
+        if runtime.phase == "idle" and runtime.lifecycle is not None and runtime.lifecycle.names:
+            logger.warning(
+                "A request is being served and the ASGI lifespan never started, so the "
+                "container's resources are not open: views that use them will fail. The "
+                "server sends no lifespan: uvicorn with --lifespan off (use --lifespan on), "
+                "hypercorn or granian configured without it, or daphne (which never sends "
+                "it; serve with uvicorn, gunicorn with "
+                "lifespan_container.workers.UvicornWorker, hypercorn or granian)."
+            )
 
     async def startup(self, scope: Mapping[str, Any]) -> None:
         """Open the resources, then send ``asgi_startup``; all or nothing, bounded."""
@@ -141,6 +159,7 @@ async def start(
     """
     settings = lifespan_settings()
     lifecycle = runtime.lifecycle
+    runtime.refuse_class_overrides()
     if lifecycle is not None and lifecycle.in_use:
         msg = (
             "Startup failed: the container's resources are already open, for another "
@@ -229,4 +248,10 @@ def _limit(phase: str, seconds: float) -> str:
 
 
 def _first_error(failures: list[Failure]) -> BaseException | None:
-    return next((failure.error for failure in failures if failure.error is not None), None)
+    """The error to chain to the raised one, unless its text carries credentials.
+
+    The server prints the chain; the library's own message and log record already
+    name the error, masked.
+    """
+    error = next((failure.error for failure in failures if failure.error is not None), None)
+    return error if error is None or redact(str(error)) == str(error) else None

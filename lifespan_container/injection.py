@@ -24,6 +24,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import difflib
 import functools
 import inspect
 import sys
@@ -32,6 +34,7 @@ from typing import (
     Annotated,
     Any,
     Final,
+    NoReturn,
     ParamSpec,
     TypeVar,
     cast,
@@ -46,7 +49,7 @@ from dependency_injector import providers, wiring
 
 from lifespan_container import _runtime
 from lifespan_container.exceptions import InjectionError, MarkerUsedError
-from lifespan_container.lifecycle import here, provider_paths, walk
+from lifespan_container.lifecycle import here, is_async_result, provider_paths, walk
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -81,7 +84,8 @@ class Marker:
         msg = (
             f"{self!r} was used as a value: the function that declares it is not decorated "
             "with @lifespan_container.inject, so it received the marker instead of the "
-            "resource. Decorate it (directly, under @api_view or @action)."
+            "resource. Decorate it (directly, under @api_view or @action); if it is decorated "
+            "with dependency_injector.wiring.inject, replace that with lifespan_container.inject."
         )
         raise MarkerUsedError(msg)
 
@@ -187,9 +191,22 @@ class InjectedFunction:
         return (
             f"{marker!r} on parameter {name!r} of {self.where} names no provider of the "
             f"container {parent.__module__}.{parent.__qualname__} "
-            '(settings.LIFESPAN_CONTAINER["CONTAINER"]). Use one of its providers, e.g. '
-            "Provide[Container.http], or its dotted name, e.g. Provide['http']."
+            f'(settings.LIFESPAN_CONTAINER["CONTAINER"]). {suggest(container, marker.target)}'
         )
+
+
+def suggest(container: containers.Container, target: providers.Provider[Any] | str) -> str:
+    """Name the container's providers closest to what ``target`` seems to mean."""
+    parent = getattr(container, "declarative_parent", None) or type(container)
+    names = sorted(set(_paths(container).values()))
+    if not names:
+        return f"{parent.__qualname__} declares no providers: declare one, then name it here."
+    wanted = target if isinstance(target, str) else _label(target)
+    ranked = difflib.get_close_matches(wanted, names, n=3, cutoff=0.0)
+    shown = ", ".join(f"Provide[{parent.__qualname__}.{path}]" for path in ranked)
+    return (
+        f"Name one of its providers, e.g. {shown}, or its dotted name, e.g. Provide[{ranked[0]!r}]."
+    )
 
 
 _REGISTRY: list[InjectedFunction] = []
@@ -289,7 +306,7 @@ def _layer(inner: Callable[..., Any], spec: InjectedFunction, index: int) -> Cal
                     value = lifecycle.hand_out(resource)
             else:
                 value = provider()
-                if inspect.isawaitable(value):
+                if is_async_result(value):
                     value = await value
             kwargs[name] = value
         return await inner(*args, **kwargs)
@@ -306,7 +323,7 @@ def _layer(inner: Callable[..., Any], spec: InjectedFunction, index: int) -> Cal
                     value = lifecycle.hand_out(resource)
             else:
                 value = provider()
-                if inspect.isawaitable(value):
+                if is_async_result(value):
                     _discard(value)
                     raise InjectionError(_awaitable_in_sync_view(spec, name))
             kwargs[name] = value
@@ -330,15 +347,18 @@ class _Loader:
 def _awaitable_in_sync_view(spec: InjectedFunction, name: str) -> str:
     return (
         f"The provider for parameter {name!r} of the sync view {spec.where} returned an "
-        "awaitable, which a sync view cannot await. Make the view async, or declare the "
-        "value as a providers.Resource so that it is opened at startup."
+        "awaitable, which a sync view cannot await (a coroutine or a future: it is an "
+        "async provider). Make the view async, or declare the value as a "
+        "providers.Resource so that it is opened at startup."
     )
 
 
-def _discard(awaitable: object) -> None:
-    close = getattr(awaitable, "close", None) or getattr(awaitable, "cancel", None)
-    if close is not None:
-        close()
+def _discard(pending: object) -> None:
+    """Drop a coroutine or future that a provider made for this call (never a resource)."""
+    if asyncio.iscoroutine(pending):
+        pending.close()
+    elif asyncio.isfuture(pending):
+        pending.cancel()
 
 
 # -- finding markers ---------------------------------------------------------------------
@@ -406,6 +426,55 @@ def _find_markers(func: Callable[..., Any], where: str) -> Iterator[tuple[str, i
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
 
+def foreign_injections(func: object) -> tuple[str, ...]:
+    """Parameters that dependency-injector's own ``@inject`` on ``func`` would leave unwired.
+
+    Such a function passes its ``Provide[...]`` markers on as values: nothing wires
+    it (this library never calls ``wire()``). Empty for any other function.
+    """
+    registry = getattr(wiring, "_patched_registry", None)
+    patched = registry.get_callable(func) if registry is not None else None
+    if patched is None:
+        return ()
+    wired = getattr(patched, "injections", {})
+    return tuple(
+        name
+        for name in getattr(patched, "reference_injections", {})
+        if name not in wired or getattr(wired[name], "provides", None) is _raise_injection_error
+    )
+
+
+def foreign_inject_message(where: str) -> str:
+    """What to do about a view decorated with dependency-injector's ``@inject``."""
+    return (
+        f"{where} is decorated with dependency_injector.wiring.inject, which passes its "
+        "Provide[...] markers on unresolved here: nothing wires it. Replace "
+        "dependency_injector.wiring.inject with lifespan_container.inject (the markers can "
+        "stay as they are)."
+    )
+
+
+def refuse_foreign_injections(func: object, where: str) -> bool:
+    """Make a call of ``func`` raise :class:`InjectionError` saying what to replace.
+
+    For a function decorated with dependency-injector's ``@inject``: instead of a
+    marker object that fails later with a puzzling ``AttributeError``, the call
+    raises before the function runs. Returns whether ``func`` was such a function.
+    """
+    names = foreign_injections(func)
+    if not names:
+        return False
+    patched = wiring._patched_registry.get_callable(cast("Callable[..., Any]", func))  # noqa: SLF001
+    refuse = providers.Callable(_raise_injection_error, foreign_inject_message(where))
+    for name in names:
+        patched.add_injection(name, refuse)
+    return True
+
+
+def _raise_injection_error(message: str) -> NoReturn:
+    raise InjectionError(message)
+
+
 def has_markers(func: object) -> bool:
     """Whether ``func`` declares any ``Provide`` marker (for the checks)."""
     if not callable(func):
@@ -430,10 +499,58 @@ def find_provider(
     """
     if isinstance(target, str):
         return walk(container, target)
-    path = _paths(container).get(target)
-    if path is None and isinstance(target, providers.ConfigurationOption):
-        path = target.get_name()
-    return walk(container, path) if path is not None else None
+    paths = _paths(container)
+    path = paths.get(target)
+    if path is not None:
+        return walk(container, path)
+    if isinstance(target, providers.TypedConfigurationOption):
+        # Container.config.x.as_int(), .as_float(), .as_(callable), .required().as_int()
+        option = find_provider(container, target.option)
+        return providers.Callable(target.provides, option) if option is not None else None
+    if isinstance(target, providers.ConfigurationOption):
+        return _configuration_option(container, target, paths)
+    return None
+
+
+def _configuration_option(
+    container: containers.Container,
+    target: providers.ConfigurationOption,
+    paths: dict[providers.Provider[Any], str],
+) -> providers.Provider[Any] | None:
+    """The option of ``container``'s own configuration that ``target`` names.
+
+    ``target`` belongs to the container class (``Container.config.db.port``); the
+    container instance has a configuration of its own. The option is looked up
+    by name, so what a test overrides on the instance is what a view gets. A
+    ``.required()`` option raises dependency-injector's error when undefined.
+    """
+    root_name, _, selector = target.get_name().partition(".")
+    roots = {
+        path: provider
+        for provider, path in paths.items()
+        if isinstance(provider, providers.Configuration) and provider.get_name() == root_name
+    }
+    if not roots or not selector:
+        return None
+    # Several configurations may share a name (nested containers): the one whose
+    # option this is (options are cached per configuration) wins, else the first.
+    root_path = next(
+        (path for path, root in roots.items() if _option_of(root, selector) is target),
+        next(iter(roots)),
+    )
+    root = walk(container, root_path)
+    if not isinstance(root, providers.Configuration):  # pragma: no cover (paths found it)
+        return None
+    if target.is_required():
+        return providers.Callable(root.get, selector, required=True)
+    return walk(container, f"{root_path}.{selector}")
+
+
+def _option_of(root: providers.Configuration, selector: str) -> object:
+    node: object = root
+    for part in selector.split("."):
+        node = getattr(node, part)
+    return node
 
 
 def _paths(container: containers.Container) -> dict[providers.Provider[Any], str]:
@@ -448,9 +565,23 @@ def _paths(container: containers.Container) -> dict[providers.Provider[Any], str
     return paths
 
 
-def _describe_provider(provider: providers.Provider[Any]) -> str:
+def _label(provider: providers.Provider[Any]) -> str:
+    """A name for a provider of another container: its option name or what it provides."""
+    if isinstance(provider, providers.TypedConfigurationOption):
+        return _label(provider.option)
     if isinstance(provider, providers.ConfigurationOption):
         return provider.get_name()
+    provides = getattr(provider, "provides", None)
+    return str(getattr(provides, "__name__", None) or type(provider).__name__)
+
+
+def _describe_provider(provider: providers.Provider[Any]) -> str:
+    if isinstance(provider, providers.TypedConfigurationOption):
+        kind = getattr(provider.provides, "__name__", repr(provider.provides))
+        return f"{_describe_provider(provider.option)}.as_({kind})"
+    if isinstance(provider, providers.ConfigurationOption):
+        required = ".required()" if provider.is_required() else ""
+        return provider.get_name() + required
     provides = getattr(provider, "provides", None)
     label = getattr(provides, "__qualname__", None) if provides is not None else None
     return f"{type(provider).__name__}({label})" if label else type(provider).__name__

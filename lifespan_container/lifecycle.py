@@ -38,12 +38,13 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeGuard
 
 from asgiref.sync import SyncToAsync
 from dependency_injector import providers, resources
 
 from lifespan_container._phase import Failure, Tracker, cancel_and_wait, run_concurrently
+from lifespan_container._redact import get_logger
 from lifespan_container.exceptions import ResourcesNotStartedError, WrongEventLoopError
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ResourceEvent", "ResourceLifecycle"]
 
-logger = logging.getLogger("lifespan_container.resources")
+logger = get_logger("lifespan_container.resources")
 
 OVERRIDDEN: Final = object()
 """What a :meth:`ResourceLifecycle.getter` returns for a provider a test overrides."""
@@ -113,6 +114,8 @@ class ResourceLifecycle:
         self.listener = listener
         self._resources = _discover(container)
         self._loop_bound = frozenset(n for n, r in self._resources.items() if not r.in_thread)
+        self.cycles: dict[str, tuple[str, ...]] = _cycles(container, self._resources)
+        """Each resource that depends on itself -> the path back to it, by name."""
         self._order = _start_order(self._resources)
         self._values: dict[str, object] = {}
         self._opened: list[str] = []
@@ -172,6 +175,11 @@ class ResourceLifecycle:
         if self.in_use:
             msg = "The container's resources are already open; stop() them before start()."
             raise RuntimeError(msg)
+        if self.cycles:
+            return [
+                Failure(_step(name), reason=f"depends on itself: {' -> '.join(path)}")
+                for name, path in self.cycles.items()
+            ]
         tracker = tracker or Tracker()
         self.loop = asyncio.get_running_loop()
         ready = {name: asyncio.Event() for name in self._resources}
@@ -236,7 +244,7 @@ class ResourceLifecycle:
         try:
             if not resource.in_thread:
                 value = provider.init()
-                return await value if inspect.isawaitable(value) else value
+                return await value if is_async_result(value) else value
             loop = asyncio.get_running_loop()
             future = loop.run_in_executor(
                 executor,
@@ -315,7 +323,7 @@ class ResourceLifecycle:
                     await asyncio.to_thread(resource.provider.shutdown)
                 else:
                     result = resource.provider.shutdown()
-                    if inspect.isawaitable(result):
+                    if is_async_result(result):
                         await result
             except asyncio.CancelledError:
                 await self._report(resource.name, "stop", "cancelled", started)
@@ -414,9 +422,9 @@ class ResourceLifecycle:
                 f"Resource {name!r} is not open: the container's resources open in the ASGI "
                 "lifespan startup, and it has not run in this process (or shutdown already "
                 "ran). Serve the project with an ASGI server that sends the lifespan "
-                "(uvicorn, gunicorn with uvicorn's worker, hypercorn, granian; daphne and "
-                "WSGI runserver send none); in development, use `python manage.py "
-                "runasgi`. In tests, run the code inside "
+                "(uvicorn with --lifespan on, not --lifespan off; gunicorn with uvicorn's "
+                "worker, hypercorn, granian; daphne and WSGI runserver send none); in "
+                "development, use `python manage.py runasgi`. In tests, run the code inside "
                 "lifespan_container.testing.lifespan() or override the provider."
             )
             raise ResourcesNotStartedError(msg) from None
@@ -429,6 +437,16 @@ class ResourceLifecycle:
             elif loop is not self.loop:
                 raise WrongEventLoopError(_wrong_loop_message(name))
         return value
+
+
+def is_async_result(value: object) -> TypeGuard[Awaitable[Any]]:
+    """Whether ``value`` is what a provider returns for a result still to come.
+
+    Exactly dependency-injector's own rule: a coroutine or an ``asyncio`` future.
+    Anything else is a value, even one that is awaitable (``redis.asyncio.Redis``
+    defines ``__await__``): it is handed over as it is, never awaited or closed.
+    """
+    return asyncio.iscoroutine(value) or asyncio.isfuture(value)
 
 
 here: Callable[[], object] = asyncio._get_running_loop  # noqa: SLF001
@@ -602,8 +620,70 @@ def _opens_in_thread(provider: providers.Resource[Any]) -> bool:
     )
 
 
+def _cycles(
+    container: containers.Container, found: dict[str, _Resource]
+) -> dict[str, tuple[str, ...]]:
+    names = provider_paths(container.providers)
+    cycles = {name: find_cycle(resource.provider, names) for name, resource in found.items()}
+    return {name: path for name, path in cycles.items() if path is not None}
+
+
+def find_cycle(
+    start: providers.Provider[Any], names: dict[providers.Provider[Any], str]
+) -> tuple[str, ...] | None:
+    """A path from ``start`` back to itself through what it depends on, or ``None``.
+
+    Dependencies are followed through every kind of provider (arguments, keyword
+    arguments, attributes, what a provider provides). A step is named by the
+    provider's attribute path, or else by the argument that holds it:
+    ``("a", "dep", "a")`` for ``a = Resource(f, dep=Factory(dict, x=a))``.
+    """
+    path = [names.get(start, "?")]
+    stack = [iter(_edges(start))]
+    on_path: list[providers.Provider[Any]] = [start]
+    done: set[providers.Provider[Any]] = set()
+    while stack:
+        for label, child in stack[-1]:
+            if child is start:
+                return (*path, names.get(child, label))
+            if child not in done and child not in on_path:
+                path.append(names.get(child, label))
+                on_path.append(child)
+                stack.append(iter(_edges(child)))
+                break
+        else:  # every dependency of the last one explored: it cannot lead back
+            stack.pop()
+            path.pop()
+            done.add(on_path.pop())
+    return None
+
+
+def _edges(provider: providers.Provider[Any]) -> list[tuple[str, providers.Provider[Any]]]:
+    """``(how provider holds it, dependency)`` for each provider ``provider`` depends on."""
+    found: dict[providers.Provider[Any], str] = {}
+    held: list[tuple[object, object]] = []
+    kind = type(provider)  # not the instance: a Configuration makes an option of any name
+    for name in ("kwargs", "attributes"):
+        mapping = getattr(provider, name) if hasattr(kind, name) else None
+        if isinstance(mapping, dict):
+            held += mapping.items()
+    arguments = provider.args if hasattr(kind, "args") else None  # type: ignore[attr-defined]
+    if isinstance(arguments, tuple):
+        held += [(f"argument {index}", value) for index, value in enumerate(arguments, 1)]
+    for label, value in held:
+        if isinstance(value, providers.Provider):
+            found.setdefault(value, str(label))
+    for value in provider.related:
+        found.setdefault(value, type(value).__name__)
+    return [(label, value) for value, label in found.items()]
+
+
 def _start_order(found: dict[str, _Resource]) -> tuple[str, ...]:
-    """Resource names with every resource after the ones it depends on."""
+    """Resource names with every resource after the ones it depends on.
+
+    Resources in a cycle cannot be ordered: they come last, in declaration order
+    (the lifecycle refuses to start them; see ``ResourceLifecycle.cycles``).
+    """
     order: list[str] = []
     placed: set[str] = set()
     remaining = dict(found)
@@ -612,10 +692,7 @@ def _start_order(found: dict[str, _Resource]) -> tuple[str, ...]:
             name
             for name, resource in remaining.items()
             if all(dependency in placed for dependency in resource.depends_on)
-        ]
-        if not ready:
-            msg = f"The resources {sorted(remaining)} depend on each other in a cycle."
-            raise ValueError(msg)
+        ] or list(remaining)
         for name in ready:
             order.append(name)
             placed.add(name)

@@ -14,9 +14,9 @@ that does not support the lifespan, and serve on with nothing initialised.
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
+from lifespan_container._redact import describe_error, get_logger, redact
 from lifespan_container.exceptions import LifespanContainerError
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from asgiref.typing import ASGIReceiveCallable, ASGISendCallable
 
-logger = logging.getLogger("lifespan_container")
+logger = get_logger("lifespan_container")
 
 
 async def serve_lifespan(
@@ -74,6 +74,5 @@ async def serve_lifespan(
 def failure_message(exc: BaseException) -> str:
     """The text for a ``*.failed`` message: our own messages as they are, others typed."""
     if isinstance(exc, LifespanContainerError):
-        return str(exc)
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+        return redact(str(exc))
+    return describe_error(exc)

@@ -27,6 +27,7 @@ pytest-asyncio; they run in the test's event loop (function scope).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -52,6 +53,23 @@ class RunningLifespan:
     application: Any
     state: dict[str, Any]
     container: containers.Container | None
+
+
+@pytest.fixture(autouse=True)
+def _lifespan_container_isolation() -> Iterator[None]:
+    """Undo what a test overrode on the running container; refuse class overrides.
+
+    ``get_container().x.override(fake)`` is undone after the test, and
+    ``Container.x.override(fake)`` on the class (which the running container never
+    sees) errors the test with the fix. Costs nothing until Django loaded the library.
+    """
+    runtime_module = sys.modules.get("lifespan_container._runtime")
+    runtime = runtime_module.current_runtime() if runtime_module is not None else None
+    saved = runtime.overrides() if runtime is not None else None
+    yield
+    if runtime is not None and saved is not None:
+        runtime.restore(saved)
+        runtime.refuse_class_overrides()
 
 
 @pytest.fixture

@@ -32,13 +32,13 @@ failures are reported together in ``lifespan.shutdown.failed``.
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.dispatch import Signal
 
 from lifespan_container._phase import Failure, Tracker, qualified_name, run_concurrently
+from lifespan_container._redact import get_logger
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -53,7 +53,7 @@ __all__ = [
     "resource_stopped",
 ]
 
-logger = logging.getLogger("lifespan_container")
+logger = get_logger("lifespan_container")
 
 asgi_startup = Signal()
 asgi_shutdown = Signal()

@@ -20,12 +20,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import logging
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from asgiref.sync import iscoroutinefunction
 from dependency_injector import providers
 
+from lifespan_container._redact import get_logger
+from lifespan_container._runtime import current_runtime
 from lifespan_container.conf import lifespan_settings
 from lifespan_container.exceptions import (
     LifespanContainerError,
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Overrides", "lifespan", "lifespan_client", "override", "with_lifespan"]
 
-logger = logging.getLogger("lifespan_container")
+logger = get_logger("lifespan_container")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -79,7 +80,20 @@ async def lifespan(application: ASGIApp | None = None) -> AsyncIterator[dict[str
     """
     app = application if application is not None else _default_application()
     settings = lifespan_settings()
-    limit = settings.startup_timeout + settings.shutdown_timeout + _MARGIN
+    runtime = current_runtime()
+    saved = runtime.overrides() if runtime is not None else None
+    try:
+        async with _lifespan(app, settings.startup_timeout + settings.shutdown_timeout) as state:
+            yield state
+    finally:
+        # What the block overrode on the running container is undone with it.
+        if runtime is not None and saved is not None:
+            runtime.restore(saved)
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: ASGIApp, timeouts: float) -> AsyncIterator[dict[str, Any]]:
+    limit = timeouts + _MARGIN
     state: dict[str, Any] = {}
     scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": state}
     inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -264,8 +278,10 @@ class override:  # noqa: N801 (used like contextlib's lower-case context manager
 
     def __init__(self, target: providers.Provider[Any] | str, replacement: object) -> None:
         self.target = target
+        self.value = replacement
         self.replacement = _as_provider(replacement)
         self._provider: providers.Provider[Any] | None = None
+        self._option: contextlib.AbstractContextManager[Any] | None = None
 
     def __enter__(self) -> providers.Provider[Any]:
         from lifespan_container._runtime import get_container  # noqa: PLC0415
@@ -278,6 +294,10 @@ class override:  # noqa: N801 (used like contextlib's lower-case context manager
                 "provider. Name one of its providers (Container.http) or its dotted name."
             )
             raise LifespanContainerError(msg)
+        if isinstance(provider, providers.ConfigurationOption):
+            # An option takes a value, set on its configuration; exiting undoes it.
+            self._option = provider.override(self.value)
+            return self.replacement
         provider.override(self.replacement)
         self._provider = provider
         return self.replacement
@@ -288,6 +308,9 @@ class override:  # noqa: N801 (used like contextlib's lower-case context manager
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        option, self._option = self._option, None
+        if option is not None:
+            option.__exit__(None, None, None)
         provider, self._provider = self._provider, None
         if provider is None:
             return

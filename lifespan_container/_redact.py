@@ -1,0 +1,92 @@
+"""Credentials masked out of every text the library writes.
+
+Driver errors carry their connection strings: libpq puts the whole DSN, password
+included, into some of its messages, and reprs of settings-like dicts carry
+their secrets. :func:`redact` masks them before a message leaves the library:
+``lifespan.*.failed`` messages, log records (tracebacks included, see
+:class:`RedactingFilter`), the health view and ``manage.py resources``.
+It imports nothing from Django.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Final
+
+MASK: Final = "****"
+
+_PATTERNS: Final = (
+    # scheme://user:password@host -> scheme://user:****@host (one slash too: libpq echoes
+    # a malformed "postgresql:/user:password@host" whole in its error)
+    (re.compile(r"(?P<keep>\b[a-zA-Z][a-zA-Z0-9+.\-]*:/{1,2}[^\s:/?#@'\"]*:)[^\s@'\"]*(?=@)"), ""),
+    # libpq keyword strings: password=secret, password = 'a secret', PGPASSWORD=...
+    (
+        re.compile(
+            r"(?P<keep>\b(?:pg)?pass(?:word|wd)?\s*=\s*)(?:'(?:[^'\\]|\\.)*'|\"[^\"]*\"|[^\s,;)}\]]+)",
+            re.IGNORECASE,
+        ),
+        "",
+    ),
+    # keys of settings-like mappings or keyword reprs: 'PASSWORD': 'x', api_key="x", TOKEN=x
+    (
+        re.compile(
+            r"(?P<keep>(?P<q>['\"]?)\b\w*(?:password|passwd|secret|token|key)(?P=q)\s*[:=]\s*)"
+            r"(?:'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|b'(?:[^'\\]|\\.)*'|[^\s,;)}\]]+)",
+            re.IGNORECASE,
+        ),
+        "",
+    ),
+)
+
+
+def redact(text: str) -> str:
+    """``text`` with passwords in URLs, libpq strings and secret-named keys masked."""
+    for pattern, _ in _PATTERNS:
+        text = pattern.sub(lambda match: match.group("keep") + MASK, text)
+    return text
+
+
+def describe_error(error: BaseException) -> str:
+    """``Type: message`` of ``error`` (just ``Type`` when it has no text), masked."""
+    text = str(error)
+    kind = type(error).__name__
+    return redact(f"{kind}: {text}" if text else kind)
+
+
+class RedactingFilter(logging.Filter):
+    """Masks credentials in a record's message and in its formatted traceback.
+
+    The message is formatted once and its arguments dropped; the traceback is
+    formatted into ``record.exc_text``, which ``logging.Formatter`` prints instead
+    of formatting ``exc_info`` again. (A formatter that formats ``exc_info`` itself,
+    ignoring ``exc_text``, bypasses the second part.)
+    """
+
+    _formatter = logging.Formatter()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Mask the record in place; never drop it."""
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 (a bad format string is logging's to report)
+            return True
+        record.msg, record.args = redact(message), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact(self._formatter.formatException(record.exc_info))
+        return True
+
+
+_FILTER: Final = RedactingFilter()
+
+
+def get_logger(name: str) -> logging.Logger:
+    """``logging.getLogger(name)`` with credentials masked in what it logs.
+
+    A filter on a logger applies to its own records only, not to its children's:
+    every logger of the library is made here.
+    """
+    logger = logging.getLogger(name)
+    if _FILTER not in logger.filters:
+        logger.addFilter(_FILTER)
+    return logger

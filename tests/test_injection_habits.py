@@ -1,0 +1,189 @@
+"""What dependency-injector users write on day one: typed options, its @inject, typos."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from dependency_injector import containers, errors, providers
+from django.core.checks import run_checks
+from django.core.management import call_command
+from django.test import RequestFactory
+from pytest_django.fixtures import Settings as SettingsWrapper
+
+from lifespan_container import Provide, inject, injection
+from lifespan_container._runtime import Runtime, set_runtime
+from lifespan_container.checks import check_injections, refuse_foreign_views
+from lifespan_container.exceptions import InjectionError
+from lifespan_container.testing import override
+
+
+class Typed(containers.DeclarativeContainer):
+    config = providers.Configuration()
+    http_client = providers.Object("a client")
+    db_pool = providers.Object("a pool")
+
+
+@pytest.fixture
+def runtime() -> Iterator[Runtime]:
+    container = Typed()
+    container.config.from_dict(
+        {"port": "8080", "ratio": "0.25", "price": "1.50", "name": "demo", "nested": {"n": "3"}}
+    )
+    runtime = Runtime(container)
+    previous = set_runtime(runtime)
+    yield runtime
+    set_runtime(previous)
+
+
+@pytest.fixture
+def registry(monkeypatch: pytest.MonkeyPatch) -> list[injection.InjectedFunction]:
+    """Injected functions defined by a test are forgotten after it."""
+    registered = list(injection._REGISTRY)
+    monkeypatch.setattr(injection, "_REGISTRY", registered)
+    return registered
+
+
+def test_typed_and_required_configuration_options_are_providers(
+    runtime: Runtime, registry: list[injection.InjectedFunction]
+) -> None:
+    """``.as_int()``, ``.as_float()``, ``.as_(f)``, ``.required()`` pass the check and inject."""
+
+    @inject
+    def view(
+        port: int = Provide[Typed.config.port.as_int()],
+        ratio: float = Provide[Typed.config.ratio.as_float()],
+        price: Decimal = Provide[Typed.config.price.as_(Decimal)],  # noqa: B008
+        name: str = Provide[Typed.config.name.required()],
+        n: int = Provide[Typed.config.nested.n.required().as_int()],
+    ) -> tuple[Any, ...]:
+        return port, ratio, price, name, n
+
+    where = f"{__name__}.{view.__qualname__}"
+    assert [e for e in check_injections() if e.obj == where] == []
+    assert view() == (8080, 0.25, Decimal("1.50"), "demo", 3)
+
+
+def test_a_test_override_of_an_option_reaches_typed_markers(
+    runtime: Runtime, registry: list[injection.InjectedFunction]
+) -> None:
+    """``override(Container.config.port, "9090")`` is what ``.as_int()`` converts, then undone."""
+
+    @inject
+    def view(port: int = Provide[Typed.config.port.as_int()]) -> int:
+        return port
+
+    assert view() == 8080
+    with override(Typed.config.port, "9090"):
+        assert view() == 9090
+    assert view() == 8080
+
+
+def test_a_required_option_without_a_value_fails_at_the_call(
+    runtime: Runtime, registry: list[injection.InjectedFunction]
+) -> None:
+    """dependency-injector's own error names the undefined option; no ``None`` is passed."""
+
+    @inject
+    def view(token: str = Provide[Typed.config.token.required()]) -> str:
+        return token
+
+    with pytest.raises(errors.Error, match=r'Undefined configuration option "config.token"'):
+        view()
+
+
+def test_e101_suggests_the_closest_providers_of_the_users_container(
+    runtime: Runtime, registry: list[injection.InjectedFunction]
+) -> None:
+    """A misspelt name is answered with the container's own providers, closest first."""
+
+    @inject
+    def view(client: Any = Provide["http_clent"]) -> Any:
+        return client
+
+    where = f"{__name__}.{view.__qualname__}"
+    [error] = [e for e in check_injections() if e.obj == where]
+    assert "e.g. Provide[Typed.http_client]," in error.msg
+    assert "Provide['http_client']" in error.msg
+    assert "Container.http" not in error.msg
+    with pytest.raises(InjectionError, match=r"e\.g\. Provide\[Typed\.http_client\]"):
+        view()
+
+
+def test_e101_for_an_empty_container_says_it_declares_nothing(
+    registry: list[injection.InjectedFunction],
+) -> None:
+    class Empty(containers.DeclarativeContainer):
+        pass
+
+    previous = set_runtime(Runtime(Empty()))
+    try:
+
+        @inject
+        def view(client: Any = Provide["http"]) -> Any:
+            return client
+
+        with pytest.raises(InjectionError, match="Empty declares no providers"):
+            view()
+    finally:
+        set_runtime(previous)
+
+
+def test_dependency_injectors_own_inject_is_e103_and_refused_at_the_call(
+    settings: SettingsWrapper,
+) -> None:
+    """Half-way through a migration: the check and the call say which decorator to replace."""
+    settings.ROOT_URLCONF = "tests.urls_foreign_inject"
+    errors_found = [e for e in check_injections() if e.id == "lifespan_container.E103"]
+    assert sorted(str(e.obj) for e in errors_found) == [
+        "tests.urls_foreign_inject.HalfMigratedClass.get",
+        "tests.urls_foreign_inject.half_migrated",
+    ]
+    assert [e.id for e in check_injections() if e.id == "lifespan_container.E102"] == []
+    assert "replace dependency_injector.wiring.inject with lifespan_container.inject" in (
+        errors_found[0].msg.lower()
+    )
+    from tests import urls_foreign_inject  # noqa: PLC0415
+
+    request = RequestFactory().get("/")
+    with pytest.raises(InjectionError, match=r"Replace dependency_injector\.wiring\.inject with"):
+        urls_foreign_inject.HalfMigratedClass().get(request)
+
+
+@pytest.mark.asyncio
+async def test_the_lifespan_startup_refuses_foreign_inject_before_any_request(
+    settings: SettingsWrapper,
+) -> None:
+    """Without ``manage.py check``, the first call still names the fix (never a marker)."""
+    settings.ROOT_URLCONF = "tests.urls_foreign_inject"
+    refused = refuse_foreign_views()
+    assert sorted(refused) == [
+        "tests.urls_foreign_inject.HalfMigratedClass.get",
+        "tests.urls_foreign_inject.half_migrated",
+    ]
+    from tests import urls_foreign_inject  # noqa: PLC0415
+
+    with pytest.raises(InjectionError, match=r"lifespan_container\.inject"):
+        await urls_foreign_inject.half_migrated(RequestFactory().get("/"))
+
+
+def test_a_misspelt_provider_is_a_check_error_naming_the_line(settings: SettingsWrapper) -> None:
+    """``Provide[Container.typo]`` breaks the URLconf import: E104 names file, line and fix."""
+    settings.ROOT_URLCONF = "tests.urls_typo"
+    assert check_injections() == []  # reported once, by the URL check
+    [error] = [e for e in run_checks() if e.id == "lifespan_container.E104"]
+    assert error.id == "lifespan_container.E104"
+    assert "has no attribute 'greting'" in error.msg
+    assert "tests/views_typo.py:" in error.msg
+    assert "check the spelling against the providers declared" in (error.hint or "")
+
+
+def test_check_command_reports_the_typo_instead_of_crashing(settings: SettingsWrapper) -> None:
+    """``manage.py check`` ends in a SystemCheckError listing E104, not a raw traceback."""
+    from django.core.management.base import SystemCheckError  # noqa: PLC0415
+
+    settings.ROOT_URLCONF = "tests.urls_typo"
+    with pytest.raises(SystemCheckError, match=r"lifespan_container\.E104"):
+        call_command("check")
