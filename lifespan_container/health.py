@@ -7,6 +7,14 @@ and reports each resource's status and latency. The health view
 (:func:`lifespan_container.views.health`) and ``manage.py resources --check``
 use it. This module imports nothing from Django.
 
+Probes share the runs: while a check of a resource runs, every other probe of it
+waits for that run's result instead of starting another, and a result may be
+reused for a while after (``cache`` seconds, the ``HEALTH_CHECK_CACHE`` setting in
+the health view). So any number of concurrent probes costs one check per resource
+per cache period. Whatever a check raises, ``SystemExit`` and ``CancelledError``
+included, is that resource's ``failing`` result: a check never takes the probe,
+nor the server, down.
+
 .. code-block:: python
 
     from lifespan_container.health import health_check
@@ -38,19 +46,23 @@ importing the libraries: a type is only looked for in a module already loaded):
 from __future__ import annotations
 
 import asyncio
+import collections.abc
 import contextlib
 import contextvars
 import inspect
 import sys
 import threading
-import time
+import types
+import typing
+import weakref
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple, TypeVar
 
 from asgiref.sync import iscoroutinefunction
 from dependency_injector import providers
 
 from lifespan_container._phase import positive_number, qualified_name
+from lifespan_container._redact import describe_error, redact
 from lifespan_container.exceptions import ResourcesNotStartedError, WrongEventLoopError
 from lifespan_container.lifecycle import walk
 
@@ -91,9 +103,12 @@ class CheckResult:
     check: str | None
     """What was checked (``None``: the resource is open and has no check)."""
     latency: float | None = None
-    """Seconds the check took (``None`` when no check ran)."""
+    """Seconds the check took (``None`` when no check ran); for a run that is still
+    going past its timeout, how long it has been running. Probes that shared a run,
+    or reused its result, report that run's latency."""
     error: str | None = None
-    """What went wrong, e.g. ``OperationalError: connection refused``."""
+    """What went wrong, e.g. ``OperationalError: connection refused`` (credentials
+    masked)."""
 
     @property
     def ok(self) -> bool:
@@ -112,14 +127,15 @@ def health_check(
     """Declare the decorated function as the health check of the resource ``provider``.
 
     The function gets the open resource. It may be async (awaited in the serving
-    event loop) or sync (run in a thread of its own: one that hangs is left behind
-    when its timeout passes, and reported as ``timeout`` until it ends). It fails
-    the check by raising or by returning ``False``. ``timeout`` (seconds)
-    overrides ``HEALTH_CHECK_TIMEOUT`` for this check. Declaring a check replaces
-    the default one for the resource's type; declare it for the container class's
-    provider (``Container.db``), next to the container. A subclass of the
-    container shares its providers (``Prod.db is Base.db``), so it shares their
-    checks too.
+    event loop, and cancelled when its timeout passes) or sync (run in a thread of
+    its own: one that hangs is left behind when its timeout passes, and reported as
+    ``timeout``, without being started again, until it ends). It fails the check by
+    raising (anything, ``SystemExit`` included) or by returning ``False``.
+    ``timeout`` (seconds) overrides ``HEALTH_CHECK_TIMEOUT`` for this check.
+    Declaring a check replaces the default one for the resource's type; declare it
+    for the container class's provider (``Container.db``), next to the container.
+    A subclass of the container shares its providers (``Prod.db is Base.db``), so
+    it shares their checks too.
     """
     if not isinstance(provider, providers.Resource):
         msg = (
@@ -229,109 +245,410 @@ def default_check(value: object) -> Check | None:
     return None
 
 
+# -- what a resource will get, before it opens ------------------------------------------
+
+
+class Planned(NamedTuple):
+    """The check a resource will get, as far as can be told before it opens."""
+
+    known: bool
+    """Whether it can be told: its check is declared, or its provider's return type
+    is annotated precisely enough."""
+    label: str | None
+    """The check's label; ``None`` when it gets no check (or when it is not known)."""
+
+
+def planned_check(
+    container: containers.Container, name: str, provider: providers.Provider[Any]
+) -> Planned:
+    """The check resource ``name`` (opened by ``provider``) will get, without opening it.
+
+    The declared check; else the default for the type its provider's function (or
+    ``resources.Resource`` class) is annotated to give, or none for a type that has
+    no default. Not known for an unannotated provider, or one annotated with a type
+    broad enough (``object``, ``Any``) to be one that has a default.
+    """
+    declared = _declared_for(container, name)
+    if declared is not None:
+        return Planned(known=True, label=declared.label)
+    kinds = _given_types(getattr(provider, "provides", None))
+    if kinds is None:
+        return Planned(known=False, label=None)
+    labels: set[str] = set()
+    for kind in kinds:
+        if kind is type(None):
+            continue  # a resource that gives None (not configured) is open without a check
+        label = _default_label_for_type(kind)
+        if label == _UNKNOWN:
+            return Planned(known=False, label=None)
+        if label is not None:
+            labels.add(label)
+    if len(labels) > 1:
+        return Planned(known=False, label=None)
+    return Planned(known=True, label=next(iter(labels), None))
+
+
+_UNKNOWN: Final = "?"
+
+_YIELDING: Final = frozenset(
+    {
+        collections.abc.Iterator,
+        collections.abc.Iterable,
+        collections.abc.Generator,
+        collections.abc.AsyncIterator,
+        collections.abc.AsyncIterable,
+        collections.abc.AsyncGenerator,
+    }
+)
+
+
+def _given_types(provides: object) -> list[object] | None:
+    """The types a resource's initializer is annotated to give; ``None`` if unknown."""
+    returned = _return_annotation(provides)
+    if returned is None:
+        return None
+    if typing.get_origin(returned) in _YIELDING:  # a generator: what it yields
+        arguments = typing.get_args(returned)
+        if not arguments:
+            return None
+        returned = arguments[0]
+    if typing.get_origin(returned) in {typing.Union, types.UnionType}:
+        return list(typing.get_args(returned))
+    return [returned]
+
+
+def _return_annotation(provides: object) -> object | None:
+    if isinstance(provides, type):
+        from dependency_injector import resources  # noqa: PLC0415
+
+        if not issubclass(provides, resources.Resource | resources.AsyncResource):
+            return provides  # a class used as the initializer gives its instances
+        provides = provides.init
+    if not callable(provides):
+        return None
+    try:
+        returned: object = typing.get_type_hints(provides).get("return")
+    except Exception:  # noqa: BLE001 (names imported under TYPE_CHECKING: not known)
+        return None
+    return returned
+
+
+def _default_label_for_type(kind: object) -> str | None:
+    """The label of the default check a value of type ``kind`` gets.
+
+    ``None`` when it gets none; ``_UNKNOWN`` when ``kind`` is too broad to tell.
+    """
+    kind = typing.get_origin(kind) or kind  # AsyncConnectionPool[...] -> the class
+    if not isinstance(kind, type) or kind is object:
+        return _UNKNOWN
+    broader = False
+    for module, attribute, _, what in _DEFAULTS:
+        known = getattr(sys.modules.get(module), attribute, None)
+        if not isinstance(known, type):
+            continue
+        if issubclass(kind, known):
+            return f"{module}.{attribute}: {what}"
+        broader = broader or issubclass(known, kind)
+    return _UNKNOWN if broader else None
+
+
 # -- running -----------------------------------------------------------------------------
 
 
-async def run_checks(lifecycle: ResourceLifecycle, timeout: float) -> list[CheckResult]:
+async def run_checks(
+    lifecycle: ResourceLifecycle, timeout: float, *, cache: float = 0.0
+) -> list[CheckResult]:
     """Check every resource of ``lifecycle`` concurrently; results in start order.
 
     Each check is bounded by its own timeout (``timeout`` seconds unless declared
-    otherwise) and never raises: what it raised is in its result. A resource a
-    test overrides is checked as the value the override gives.
+    otherwise) and never raises: what it raised, ``BaseException`` included, is in
+    its result. Only the cancellation of the caller itself propagates.
+
+    A run of a check is shared: a probe that finds one running waits for its result
+    (within the run's timeout, or its own if shorter) instead of starting another;
+    a result is reused for ``cache`` seconds after its run ended in time (``0``: not
+    reused). A sync check left running past its timeout is reported as ``timeout``
+    and not started again until it ends. Runs are shared and cached per lifecycle,
+    per resource value: a new value (a new lifespan, an override) is checked
+    afresh. A resource a test overrides is checked as the value the override gives.
     """
+    monitor = _monitor_for(lifecycle)
     return list(
-        await asyncio.gather(*(_check(lifecycle, name, timeout) for name in lifecycle.names))
+        await asyncio.gather(
+            *(_check(lifecycle, monitor, name, timeout, cache) for name in lifecycle.names)
+        )
     )
 
 
-async def _check(lifecycle: ResourceLifecycle, name: str, default_timeout: float) -> CheckResult:
+def _being_cancelled() -> bool:
+    """Whether the current task is being cancelled.
+
+    As opposed to code raising ``CancelledError`` of its own accord.
+    """
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+async def _check(
+    lifecycle: ResourceLifecycle,
+    monitor: _Monitor,
+    name: str,
+    default_timeout: float,
+    cache: float,
+) -> CheckResult:
+    """Check resource ``name``; contains whatever goes wrong, except being cancelled."""
+    try:
+        return await _check_resource(lifecycle, monitor, name, default_timeout, cache)
+    except asyncio.CancelledError as exc:
+        if _being_cancelled():
+            raise  # the probe itself is cancelled: the client left, the server stops
+        return CheckResult(name, "failing", None, error=_describe(exc))
+    except BaseException as exc:  # noqa: BLE001 (an override or a check raising anything)
+        return CheckResult(name, "failing", None, error=_describe(exc))
+
+
+async def _check_resource(
+    lifecycle: ResourceLifecycle,
+    monitor: _Monitor,
+    name: str,
+    default_timeout: float,
+    cache: float,
+) -> CheckResult:
     try:
         value = lifecycle.current(name)
     except ResourcesNotStartedError:
         return CheckResult(name, "not open", None, error="the resources are not open")
     except WrongEventLoopError as exc:
-        return CheckResult(name, "failing", None, error=str(exc))
+        return CheckResult(name, "failing", None, error=redact(str(exc)))
     if inspect.isawaitable(value):  # an override with an async provider
+        limit = asyncio.timeout(default_timeout)
         try:
-            value = await asyncio.wait_for(value, default_timeout)
+            async with limit:  # awaited here, not in a task: what it raises stays in _check
+                value = await value
         except TimeoutError:
+            if not limit.expired():
+                raise
             return CheckResult(name, "timeout", None, error="the override did not give a value")
     check = check_for(lifecycle.container, name, value)
     if check is None:
         return CheckResult(name, "ok", None)
     seconds = check.timeout or default_timeout
-    started = time.perf_counter()
-    status, error = await _run(check.function, value, seconds)
-    return CheckResult(name, status, check.label, time.perf_counter() - started, error)
+    run = monitor.run(check, value, seconds, cache)
+    outcome = await run.result(seconds)
+    return CheckResult(name, outcome.status, check.label, outcome.latency, outcome.error)
 
 
-async def _run(
-    function: Callable[[Any], Any], value: object, seconds: float
-) -> tuple[Status, str | None]:
-    """Run one check within ``seconds``: its status and what went wrong."""
-    if (id(function), id(value)) in _in_threads:
-        return "timeout", "its previous run has not finished yet"
-    limit = asyncio.timeout(seconds)
-    try:
-        async with limit:
-            passed = await _call(function, value)
-    except TimeoutError as exc:
-        if limit.expired():
-            return "timeout", f"did not finish within {seconds:g} s"
-        return "failing", _describe(exc)
-    except Exception as exc:  # noqa: BLE001 (any error fails the check; it is reported)
-        return "failing", _describe(exc)
-    if passed is False:
-        return "failing", "the check returned False"
-    return "ok", None
+class _Outcome(NamedTuple):
+    status: Status
+    error: str | None
+    latency: float
 
 
-_in_threads: set[tuple[int, int]] = set()
-"""(check, resource value) of the sync checks whose thread is still running."""
+_monitors: weakref.WeakKeyDictionary[ResourceLifecycle, _Monitor] = weakref.WeakKeyDictionary()
+"""Each lifecycle's runs, for as long as the lifecycle lives."""
 
 
-async def _call(function: Callable[[Any], Any], value: object) -> object:
-    if iscoroutinefunction(function):
-        return await function(value)
-    result = await _in_daemon_thread(function, value)
-    return await result if inspect.isawaitable(result) else result
+def _monitor_for(lifecycle: ResourceLifecycle) -> _Monitor:
+    monitor = _monitors.get(lifecycle)
+    if monitor is None:
+        monitor = _monitors[lifecycle] = _Monitor()
+    return monitor
 
 
-async def _in_daemon_thread(function: Callable[[Any], Any], value: object) -> object:
-    """Run a sync check in a thread of its own, which a timeout leaves behind.
+class _Monitor:
+    """The runs of one lifecycle's checks: shared while they run, reused for a while.
 
-    A daemon thread, not the loop's default executor: a check that hangs must not
-    take a worker that DNS lookups and Django need, nor keep the process alive at
-    exit. At most one thread per check and resource runs (see :func:`_run`).
+    Keyed by (check, id of the resource value), and only ever matched to the very
+    same value object (a run holds it, so its id cannot be reused meanwhile) in the
+    same event loop.
     """
-    loop = asyncio.get_running_loop()
-    done: asyncio.Future[object] = loop.create_future()
-    key = (id(function), id(value))
-    context = contextvars.copy_context()
 
-    def settle(result: object, error: BaseException | None) -> None:
-        if done.done():
-            return  # the check timed out before it finished
-        if error is None:
-            done.set_result(result)
-        else:
-            done.set_exception(error)
+    def __init__(self) -> None:
+        self._runs: dict[tuple[Callable[[Any], Any], int], _Run] = {}
 
-    def target() -> None:
+    def run(self, check: Check, value: object, seconds: float, cache: float) -> _Run:
+        """The run whose result a probe of ``check`` on ``value`` gets.
+
+        The one going on, or one that ended within the last ``cache`` seconds, or
+        a new one.
+        """
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        for key, old in list(self._runs.items()):
+            if not old.busy and not old.fresh(now, cache):
+                self._runs.pop(key, None)
+        key = (check.function, id(value))
+        run = self._runs.get(key)
+        if run is not None and run.value is value and run.loop is loop:
+            return run  # busy (running, or hung past its timeout) or fresh
+        run = _Run(check, value, seconds, loop, self._forget)
+        self._runs[key] = run
+        return run
+
+    def _forget(self, run: _Run) -> None:
+        """Drop ``run`` once its code ended, unless its result may be reused."""
+        key = (run.function, id(run.value))
+        if run.ended_at is None and self._runs.get(key) is run:
+            self._runs.pop(key, None)
+
+
+class _Run:
+    """One run of a check on one resource value, shared by every probe waiting for it.
+
+    Its outcome is settled when the check ends, or at its deadline (``timeout``;
+    an async check is cancelled then). It is busy until the check's code has
+    actually ended: a sync check's thread, or an async check that ignores its
+    cancellation, may run past the deadline.
+    """
+
+    def __init__(
+        self,
+        check: Check,
+        value: object,
+        seconds: float,
+        loop: asyncio.AbstractEventLoop,
+        forget: Callable[[_Run], None],
+    ) -> None:
+        self.function = check.function
+        self.value = value
+        self.seconds = seconds
+        self.loop = loop
+        self.started = loop.time()
+        self.deadline = self.started + seconds
+        self.outcome: asyncio.Future[_Outcome] = loop.create_future()
+        self.ended_at: float | None = None
+        """When the check ended within its time (its outcome may then be reused)."""
+        self.waiters = 0
+        """Probes waiting for the outcome now."""
+        self._forget = forget
+        self._parts = 1  # the task; and, for a sync check, its thread
+        self._task = loop.create_task(self._execute(), name=f"health check {check.label}")
+        self._expiry = loop.call_at(self.deadline, self._expire)
+
+    @property
+    def busy(self) -> bool:
+        """Whether the check's code is still running (possibly past its deadline)."""
+        return self._parts > 0
+
+    def fresh(self, now: float, cache: float) -> bool:
+        """Whether the outcome may be reused at ``now`` by a probe allowing ``cache`` s."""
+        return self.ended_at is not None and now - self.ended_at < cache
+
+    async def result(self, seconds: float) -> _Outcome:
+        """The outcome, waiting for it at most until the run's deadline or ``seconds``."""
+        now = self.loop.time()
+        if self.outcome.done():
+            outcome = self.outcome.result()
+            if outcome.status == "timeout" and self.busy:
+                age = now - self.started
+                error = (
+                    f"did not finish within {self.seconds:g} s; still running after "
+                    f"{age:.1f} s, so not started again until it ends"
+                )
+                return _Outcome("timeout", error, age)
+            return outcome
+        own_deadline = now + seconds
+        self.waiters += 1
         try:
-            result, error = context.run(function, value), None
-        except BaseException as exc:  # noqa: BLE001 (handed to the loop)
-            result, error = None, exc
+            if own_deadline >= self.deadline:  # the run's deadline settles the outcome
+                return await asyncio.shield(self.outcome)
+            try:
+                async with asyncio.timeout_at(own_deadline):
+                    return await asyncio.shield(self.outcome)
+            except TimeoutError:
+                elapsed = self.loop.time() - self.started
+                return _Outcome("timeout", f"did not finish within {seconds:g} s", elapsed)
         finally:
-            _in_threads.discard(key)
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
-            loop.call_soon_threadsafe(settle, result, error)
+            self.waiters -= 1
 
-    _in_threads.add(key)
-    threading.Thread(target=target, name="lifespan-health-check", daemon=True).start()
-    return await done
+    def _settle(self, status: Status, error: str | None, latency: float) -> bool:
+        if self.outcome.done():
+            return False
+        self.outcome.set_result(_Outcome(status, error, latency))
+        return True
+
+    def _expire(self) -> None:
+        elapsed = max(self.loop.time() - self.started, self.seconds)
+        if self._settle("timeout", f"did not finish within {self.seconds:g} s", elapsed):
+            self._task.cancel()  # an async check stops; a thread is left to end on its own
+
+    def _part_ended(self) -> None:
+        self._parts -= 1
+        if self._parts == 0:
+            self._forget(self)
+
+    async def _execute(self) -> None:
+        try:
+            status, error = await self._call()
+            ended = self.loop.time()
+            if self._settle(status, error, ended - self.started):
+                self.ended_at = ended  # in time: the outcome may be reused
+        except asyncio.CancelledError:  # by _expire (settled), or the loop is closing
+            self._settle("failing", "the check was cancelled", self.loop.time() - self.started)
+            raise
+        finally:
+            self._expiry.cancel()
+            self._part_ended()
+
+    async def _call(self) -> tuple[Status, str | None]:
+        """Run the check: its status and what went wrong. Raises only when cancelled."""
+        try:
+            if iscoroutinefunction(self.function):
+                passed = await self.function(self.value)
+            else:
+                passed, error = await self._in_thread()
+                if error is not None:
+                    return "failing", error
+                if inspect.isawaitable(passed):
+                    passed = await passed
+        except asyncio.CancelledError as exc:
+            if _being_cancelled():
+                raise
+            return "failing", _describe(exc)  # the check's own, not a cancellation
+        except BaseException as exc:  # noqa: BLE001 (SystemExit, KeyboardInterrupt... fail it)
+            return "failing", _describe(exc)
+        if passed is False:
+            return "failing", "the check returned False"
+        return "ok", None
+
+    async def _in_thread(self) -> tuple[object, str | None]:
+        """Run the sync check in a thread of its own, which a timeout leaves behind.
+
+        A daemon thread, not the loop's default executor: a check that hangs must not
+        take a worker that DNS lookups and Django need, nor keep the process alive at
+        exit. What the check raises, ``SystemExit`` included, is caught in the thread
+        and handed over as text: an exception such as ``SystemExit`` set on a future
+        would be re-raised out of the event loop, stopping the server.
+        """
+        done: asyncio.Future[tuple[object, str | None]] = self.loop.create_future()
+        context = contextvars.copy_context()
+
+        def ended(outcome: tuple[object, str | None]) -> None:
+            if not done.done():  # not cancelled by the deadline
+                done.set_result(outcome)
+            self._part_ended()
+
+        def target() -> None:
+            try:
+                outcome: tuple[object, str | None] = (context.run(self.function, self.value), None)
+            except BaseException as exc:  # noqa: BLE001 (reported, never re-raised)
+                outcome = (None, _describe(exc))
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                self.loop.call_soon_threadsafe(ended, outcome)
+
+        thread = threading.Thread(target=target, name="lifespan-health-check", daemon=True)
+        self._parts += 1
+        try:
+            thread.start()
+        except BaseException:
+            self._parts -= 1
+            raise
+        return await done
 
 
-def _describe(error: Exception) -> str:
-    text = str(error)
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+def _describe(error: BaseException) -> str:
+    """``Type: message`` with credentials masked; never raises (a ``__str__`` may)."""
+    try:
+        return describe_error(error)
+    except Exception:  # noqa: BLE001
+        return type(error).__name__

@@ -23,7 +23,10 @@ no-store``), and only ``GET`` and ``HEAD`` are allowed.
     Runs every resource's health check concurrently, each bounded by
     ``HEALTH_CHECK_TIMEOUT``; 200 when the process is serving and every check
     passed, else 503. The body names each resource with its status and latency;
-    what was checked and the error are shown only when ``DEBUG`` is on.
+    what was checked and the error (credentials masked) are shown only when
+    ``DEBUG`` is on. Concurrent probes share one run of each check, and a result
+    is reused for ``HEALTH_CHECK_CACHE`` seconds: any number of probes costs at
+    most one check per resource per that period.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
+from lifespan_container._redact import redact
 from lifespan_container._runtime import get_runtime
 from lifespan_container.conf import lifespan_settings
 from lifespan_container.health import CheckResult, run_checks
@@ -68,8 +72,11 @@ async def health(request: HttpRequest) -> JsonResponse:  # noqa: ARG001
     """Every resource's health check: 200 when all pass while serving, else 503."""
     runtime = get_runtime()
     lifecycle = runtime.lifecycle
+    config = lifespan_settings()
     results = (
-        await run_checks(lifecycle, lifespan_settings().health_check_timeout) if lifecycle else []
+        await run_checks(lifecycle, config.health_check_timeout, cache=config.health_check_cache)
+        if lifecycle
+        else []
     )
     healthy = runtime.phase == "serving" and all(result.ok for result in results)
     return _answer(
@@ -90,5 +97,5 @@ def _entry(result: CheckResult) -> dict[str, Any]:
     if settings.DEBUG:
         # What was checked and how it failed can name hosts, users and queries.
         entry["check"] = result.check
-        entry["error"] = result.error
+        entry["error"] = None if result.error is None else redact(result.error)
     return entry

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -15,7 +16,7 @@ from pytest_django.fixtures import Settings as SettingsWrapper
 from lifespan_container._runtime import Runtime
 from lifespan_container.handler import LifespanHandler
 from lifespan_container.health import CheckResult, health_check, run_checks
-from lifespan_container.testing import override
+from lifespan_container.testing import lifespan_client, override
 from tests.lifespan_driver import SHUTDOWN_COMPLETE, STARTUP_COMPLETE, Lifespan
 from tests.resources import Journal, tracked
 
@@ -127,7 +128,7 @@ async def _yield(value: object) -> AsyncIterator[object]:
 async def test_health_names_the_failing_resource_and_hides_details_unless_debug(
     install: Install, settings: SettingsWrapper
 ) -> None:
-    settings_with(settings)
+    settings_with(settings, HEALTH_CHECK_CACHE=0)  # every probe runs the checks afresh
     built, switch = make_health_container()
     handler = LifespanHandler(install(built))
     lifespan = Lifespan(handler)
@@ -201,7 +202,12 @@ async def test_a_hanging_check_is_cut_off_by_its_timeout_and_the_others_still_re
         assert thread.daemon
         again = {r.name: r for r in await run_checks(lifecycle, timeout=0.05)}
         assert again["blocks"].status == "timeout"
-        assert again["blocks"].error == "its previous run has not finished yet"
+        assert again["blocks"].error is not None
+        assert again["blocks"].error.startswith(
+            "did not finish within 0.05 s; still running after "
+        )
+        assert again["blocks"].error.endswith(" s, so not started again until it ends")
+        assert [t for t in threading.enumerate() if t.name == "lifespan-health-check"] == [thread]
     finally:
         blocked.set()  # let the thread end
         assert await lifecycle.stop(5) == []
@@ -316,3 +322,89 @@ async def test_a_check_from_another_event_loop_fails_with_the_loop_error() -> No
     assert result.status == "failing"
     assert result.error is not None
     assert "asked for from another event loop" in result.error
+
+
+async def test_a_check_raising_anything_fails_only_its_own_resource(
+    install: Install, settings: SettingsWrapper
+) -> None:
+    """sys.exit(3) and KeyboardInterrupt in sync checks (in their threads), CancelledError
+    and SystemExit in async ones: each is that resource's ``failing`` result, with
+    what it raised; the other resources report ``ok`` and the probe answers."""
+    settings_with(settings, HEALTH_CHECK_CACHE=0)
+    settings.DEBUG = True
+    built = containers.DynamicContainer()
+    for name in ("exits", "interrupted", "cancelled", "exits_async", "generator", "fine"):
+        setattr(built, name, providers.Resource(_yield, name))
+
+    @health_check(built.exits)
+    def exits(value: str) -> None:
+        sys.exit(3)
+
+    @health_check(built.interrupted)
+    def interrupted(value: str) -> None:
+        raise KeyboardInterrupt
+
+    @health_check(built.cancelled)
+    async def cancelled(value: str) -> None:
+        raise asyncio.CancelledError  # not a cancellation of anything: a bug in a check
+
+    @health_check(built.exits_async)
+    async def exits_async(value: str) -> None:
+        raise SystemExit
+
+    @health_check(built.generator)
+    async def generator(value: str) -> None:
+        raise GeneratorExit
+
+    @health_check(built.fine)
+    def fine(value: str) -> bool:
+        return value == "fine"
+
+    handler = LifespanHandler(install(built))
+    async with lifespan_client(handler) as http:
+        code, body = await status(http, "/health/")
+        again, _ = await status(http, "/health/")  # and the checks run again
+    assert (code, again) == (503, 503)
+    assert {name: (r["status"], r["error"]) for name, r in body["resources"].items()} == {
+        "exits": ("failing", "SystemExit: 3"),
+        "interrupted": ("failing", "KeyboardInterrupt"),
+        "cancelled": ("failing", "CancelledError"),
+        "exits_async": ("failing", "SystemExit"),
+        "generator": ("failing", "GeneratorExit"),
+        "fine": ("ok", None),
+    }
+
+
+async def test_the_cancellation_of_a_probe_itself_propagates() -> None:
+    """A probe whose client left (or whose server stops) is cancelled: ``run_checks``
+    raises CancelledError rather than reporting it as a failing check. The run it
+    waited for goes on, for the probes still waiting."""
+    from lifespan_container.lifecycle import ResourceLifecycle  # noqa: PLC0415
+
+    release, started = asyncio.Event(), asyncio.Event()
+    runs: list[str] = []
+    built = containers.DynamicContainer()
+    built.slow = providers.Resource(_yield, "slow")
+
+    @health_check(built.slow)
+    async def slow(value: str) -> None:
+        runs.append(value)
+        started.set()
+        await release.wait()  # set by the test once the first probe is cancelled
+
+    lifecycle = ResourceLifecycle(built)
+    assert await lifecycle.start() == []
+    try:
+        leaving = asyncio.ensure_future(run_checks(lifecycle, timeout=30))
+        staying = asyncio.ensure_future(run_checks(lifecycle, timeout=30))
+        await asyncio.wait_for(started.wait(), 10)
+        leaving.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await leaving
+        release.set()
+        [result] = await staying
+    finally:
+        release.set()
+        assert await lifecycle.stop(5) == []
+    assert result.status == "ok"
+    assert runs == ["slow"]

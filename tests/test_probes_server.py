@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from dependency_injector import containers, providers
 
-from tests.project.events import read
+from lifespan_container.health import health_check
+from tests.project.events import read, record
 from tests.servers import ROOT, SIGTERM, free_port, gunicorn, project_env, serve, uvicorn
 
 pytestmark = pytest.mark.server
@@ -163,6 +166,56 @@ def test_health_under_uvicorn_with_real_postgres_and_redis(
         assert body["resources"]["held"]["latency_ms"] >= 500
         server.signal(SIGTERM)
         server.wait()
+
+
+def plain(value: str) -> Iterator[str]:
+    yield value
+
+
+class ExitingCheckContainer(containers.DeclarativeContainer):
+    """Served by uvicorn below: the health check of ``exits`` calls ``sys.exit()``."""
+
+    exits = providers.Resource(plain, "exits")
+    fine = providers.Resource(plain, "fine")
+
+
+@health_check(ExitingCheckContainer.exits)
+def exit_the_process(value: str) -> None:
+    record("check exits")
+    sys.exit()  # in the check's thread; it used to be re-raised on the event loop
+
+
+def test_a_check_calling_sys_exit_leaves_uvicorn_serving(tmp_path: Path) -> None:
+    """A sync check that calls sys.exit() fails its resource; the server goes on serving.
+
+    It used to stop uvicorn with no lifespan shutdown. The test probes until the
+    check ran (and exited) twice, the second time after the cached result expired;
+    every probe is answered, then SIGTERM runs the lifespan shutdown as usual.
+    """
+    events = tmp_path / "events.log"
+    variables = project_env(events, LC_CONTAINER="tests.test_probes_server.ExitingCheckContainer")
+
+    def checked() -> int:
+        return [e for _, e in read(events)].count("check exits")
+
+    with serve(uvicorn(), variables, tmp_path) as server:
+        answers: list[tuple[int, dict[str, str]]] = []
+
+        def probed_twice() -> bool:
+            response = httpx.get(server.url + "/health/", timeout=5)
+            resources = response.json()["resources"]
+            answers.append((response.status_code, {n: r["status"] for n, r in resources.items()}))
+            return checked() >= 2  # the default HEALTH_CHECK_CACHE (1 s) has passed
+
+        server.wait_until_serving("/health/live")
+        server.wait_for(probed_twice, "a second run of the exiting check")
+        assert set(map(repr, answers)) == {repr((503, {"exits": "failing", "fine": "ok"}))}
+        live = httpx.get(server.url + "/health/live", timeout=5)
+        assert (live.status_code, live.json()) == (200, {"status": "alive", "phase": "serving"})
+        assert server.process.poll() is None
+        server.signal(SIGTERM)
+        server.wait()
+    assert "Application shutdown complete." in server.stderr
 
 
 def manage_resources(*args: str, **variables: str) -> subprocess.CompletedProcess[str]:

@@ -143,22 +143,9 @@ def test_the_resources_command_lists_providers_dependencies_and_start_order() ->
     call_command("resources", stdout=out)
     lines = [line.split() for line in out.getvalue().splitlines()]
     assert ["Container", "tests.containers.Container"] in lines
-    assert [
-        "1",
-        "greeting",
-        "on",
-        "the",
-        "event",
-        "loop",
-        "-",
-        "default",
-        "for",
-        "its",
-        "type",
-    ] in (lines)
-    assert ["1", "files", "in", "a", "worker", "thread", "-", "default", "for", "its", "type"] in (
-        lines
-    )
+    # Annotated to give a str and a Files: types with no default check.
+    assert ["1", "greeting", "on", "the", "event", "loop", "-", "none"] in lines
+    assert ["1", "files", "in", "a", "worker", "thread", "-", "none"] in lines
     assert ["weather", "Factory", "files,", "http"] in lines
     assert ["config", "Configuration", "-"] in lines
 
@@ -171,7 +158,7 @@ def test_the_resources_command_lists_providers_dependencies_and_start_order() ->
         "stage": 1,
         "opens": "on the event loop",
         "depends_on": ["config.application_name", "config.database_url"],
-        "health_check": None,
+        "health_check": "psycopg_pool.AsyncConnectionPool: SELECT 1",
     }
     http = next(r for r in listing["resources"] if r["name"] == "http")
     assert http["depends_on"] == ["config.upstream_url"]

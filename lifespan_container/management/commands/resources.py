@@ -2,13 +2,15 @@
 
 Without options it lists every provider of the container: the resources in
 start order (stage by stage: a stage opens after the stages before it, its
-resources concurrently) with what they depend on and their declared health
-check, then the other providers with what they depend on.
+resources concurrently) with what they depend on and their health check (the
+declared one, or the default for the type the provider is annotated to give,
+or ``none``), then the other providers with what they depend on.
 
-``--check`` opens every resource as the server would, runs every health check,
-closes everything, and exits 1 naming what failed: the resource that failed to
-open, or each resource whose check failed or timed out. Run it before sending
-traffic to a new release.
+``--check`` opens every resource as the server would, runs every health check
+(afresh: no cached result), closes everything, and exits 1 naming what failed:
+the resource that failed to open, or each resource whose check failed or timed
+out. Run it before sending traffic to a new release. Every error it prints has
+its credentials masked.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ from typing import TYPE_CHECKING, Any
 from dependency_injector import providers
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from lifespan_container._redact import redact
 from lifespan_container._runtime import checked_runtime, container_class
 from lifespan_container.conf import lifespan_settings
 from lifespan_container.exceptions import ShutdownFailedError, StartupFailedError
-from lifespan_container.health import CheckResult, declared_check, run_checks
+from lifespan_container.health import CheckResult, planned_check, run_checks
 from lifespan_container.lifecycle import provider_paths
 from lifespan_container.runner import open_resources
 
@@ -33,6 +36,14 @@ if TYPE_CHECKING:
     from dependency_injector import containers
 
     from lifespan_container.lifecycle import ResourceLifecycle
+
+
+NO_CHECK = "none"
+"""How the listing shows a resource that gets no health check."""
+
+UNKNOWN_CHECK = "default for its type, if any (--check shows it)"
+"""How the listing shows a resource whose check depends on a type not known before
+it opens: its provider is not annotated, or too broadly (``object``, ``Any``)."""
 
 
 class Command(BaseCommand):
@@ -60,6 +71,7 @@ class Command(BaseCommand):
             return
         listing = describe(runtime.container, runtime.lifecycle)
         results = self._check(runtime.lifecycle) if options["check"] else None
+        _with_checks_seen(listing, results or [])
         if options["json"]:
             if results is not None:
                 listing["checks"] = [vars(result) for result in results]
@@ -70,18 +82,23 @@ class Command(BaseCommand):
         if failed:
             raise CommandError(
                 "Health checks failed: "
-                + "; ".join(f"{result.name} {result.status}: {result.error}" for result in failed)
+                + "; ".join(
+                    f"{result.name} {result.status}: {redact(str(result.error))}"
+                    for result in failed
+                )
             )
 
     def _check(self, lifecycle: ResourceLifecycle) -> list[CheckResult]:
         async def open_and_check() -> list[CheckResult]:
             async with open_resources():
-                return await run_checks(lifecycle, lifespan_settings().health_check_timeout)
+                # A smoke test wants this release's results: never a cached one.
+                timeout = lifespan_settings().health_check_timeout
+                return await run_checks(lifecycle, timeout, cache=0.0)
 
         try:
             return asyncio.run(open_and_check())
         except (StartupFailedError, ShutdownFailedError) as exc:
-            raise CommandError(str(exc)) from exc
+            raise CommandError(redact(str(exc))) from exc
 
     def _print(self, listing: dict[str, Any], results: list[CheckResult] | None) -> None:
         write = self.stdout.write
@@ -94,7 +111,7 @@ class Command(BaseCommand):
                 resource["name"],
                 resource["opens"],
                 ", ".join(resource["depends_on"]) or "-",
-                resource["health_check"] or "default for its type",
+                resource["health_check"] or NO_CHECK,
             ]
             for resource in listing["resources"]
         ]
@@ -118,7 +135,7 @@ class Command(BaseCommand):
                     else self.style.ERROR(result.status),
                     "-" if result.latency is None else f"{result.latency * 1000:.1f} ms",
                     result.check or "open; no check",
-                    result.error or "",
+                    redact(result.error or ""),
                 ]
                 for result in results
             ]
@@ -145,7 +162,7 @@ def describe(container: containers.Container, lifecycle: ResourceLifecycle) -> d
             if lifecycle.opens_in_thread(name)
             else "on the event loop",
             "depends_on": sorted(_dependencies(lifecycle.provider(name), names)),
-            "health_check": declared_check(container, name),
+            "health_check": _planned(container, name, lifecycle.provider(name)),
         }
         for name in lifecycle.names
     ]
@@ -164,6 +181,26 @@ def describe(container: containers.Container, lifecycle: ResourceLifecycle) -> d
         "resources": resources,
         "providers": others,
     }
+
+
+def _planned(
+    container: containers.Container, name: str, provider: providers.Provider[Any]
+) -> str | None:
+    """The label of the check resource ``name`` gets (``None``: none), before it opens."""
+    planned = planned_check(container, name, provider)
+    return planned.label if planned.known else UNKNOWN_CHECK
+
+
+def _with_checks_seen(listing: dict[str, Any], results: list[CheckResult]) -> None:
+    """Correct the listing's checks with the ones that ran on the open resources."""
+    seen = {
+        result.name: result.check
+        for result in results
+        if result.check is not None or (result.ok and result.latency is None)
+    }
+    for resource in listing["resources"]:
+        if resource["name"] in seen:
+            resource["health_check"] = seen[resource["name"]]
 
 
 def _dependencies(
