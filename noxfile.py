@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tarfile
 import tempfile
 from pathlib import Path
 
@@ -18,7 +19,7 @@ nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_venv = "yes"
 nox.options.error_on_missing_interpreters = False
-nox.options.sessions = ["lint", "typing", "docs", "tests"]
+nox.options.sessions = ["lint", "typing", "docs", "tests", "package"]
 
 ROOT = Path(__file__).parent
 PYPROJECT = nox.project.load_toml("pyproject.toml")
@@ -88,6 +89,7 @@ def tests(session: nox.Session, django: str) -> None:
     shutil.copytree(ROOT / "tests", workdir / "tests")
     shutil.copytree(ROOT / "docs", workdir / "docs")
     shutil.copytree(ROOT / "demo", workdir / "demo", ignore=shutil.ignore_patterns("*.sqlite3"))
+    shutil.copytree(ROOT / ".github", workdir / ".github")
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, workdir / name)
     session.chdir(workdir)
@@ -129,6 +131,77 @@ def tests(session: nox.Session, django: str) -> None:
     session.chdir(workdir)
     session.run("coverage", "combine", "--quiet")
     session.run("coverage", "report")
+
+
+# The sdist's own tests that need no service, no server process and no pytester
+# subprocesses: they prove the sdist is complete and installs, in well under a minute.
+PACKAGE_TESTS = [
+    "-m",
+    "not services and not server and not load and not slow",
+    "--ignore=tests/test_pytest_plugin.py",
+]
+
+
+@nox.session(python="3.13")
+def package(session: nox.Session) -> None:
+    """Build the sdist and the wheel, twine-check them, install the sdist, run its tests.
+
+    The sdist goes into a fresh virtualenv (no editable install, no checkout on the
+    path); its unpacked tree, minus its copy of the package, runs a fast, service-free
+    part of its own suite against what was installed. ``NOX_DIST`` names a directory
+    holding an sdist and a wheel built already (CI builds them once).
+    """
+    session.install("twine>=6.1")
+    tmp = Path(session.create_tmp()).resolve()
+    if prebuilt := os.environ.get("NOX_DIST"):
+        dist = Path(prebuilt).resolve()
+    else:
+        dist = tmp / "dist"
+        shutil.rmtree(dist, ignore_errors=True)
+        # uv builds the sdist, then the wheel from the sdist (not from the checkout).
+        session.run("uv", "build", "--out-dir", str(dist), str(ROOT), external=True)
+    [sdist] = dist.glob("*.tar.gz")
+    [wheel] = dist.glob("*.whl")
+    session.run("twine", "check", "--strict", str(sdist), str(wheel))
+
+    unpacked = tmp / "sdist"
+    shutil.rmtree(unpacked, ignore_errors=True)
+    with tarfile.open(sdist) as archive:
+        archive.extractall(unpacked, filter="data")
+    [tree] = unpacked.iterdir()
+    # The tests must import the installed package, not the sdist's copy next to them.
+    shutil.rmtree(tree / "lifespan_container")
+
+    venv = tmp / "venv"
+    shutil.rmtree(venv, ignore_errors=True)
+    session.run("uv", "venv", "--python", str(session.python), str(venv), external=True)
+    python = str(venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python"))
+    tests_group = nox.project.dependency_groups(
+        nox.project.load_toml(tree / "pyproject.toml"), "tests"
+    )
+    session.run("uv", "pip", "install", "--python", python, str(sdist), *tests_group, external=True)
+    session.chdir(tree)
+    session.run(
+        python,
+        "-c",
+        "import importlib.metadata, lifespan_container, sys; "
+        "assert 'site-packages' in lifespan_container.__file__, lifespan_container.__file__; "
+        "installed = importlib.metadata.version('django-lifespan-container'); "
+        "assert installed == lifespan_container.__version__, installed; "
+        "print('testing the sdist install', installed, 'at', lifespan_container.__file__, "
+        "'on Python', sys.version.split()[0])",
+        external=True,
+    )
+    session.run(
+        python,
+        "-m",
+        "pytest",
+        "-W",
+        "error::ResourceWarning",
+        *(session.posargs or PACKAGE_TESTS),
+        env={"PYTHONDEVMODE": "1"},
+        external=True,
+    )
 
 
 @nox.session(python=["3.11", "3.13"])

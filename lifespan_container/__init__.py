@@ -11,6 +11,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+__version__ = "0.1.0.dev0"
+
 if TYPE_CHECKING:
     from lifespan_container._runtime import get_container
     from lifespan_container.injection import Provide, inject
