@@ -26,6 +26,9 @@ INSTALLED_APPS = [
     "weather",
 ]
 ROOT_URLCONF = "weather.urls"
+TEMPLATES = [  # the index page: weather/templates/weather/index.html
+    {"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True}
+]
 DATABASES: dict[str, object] = {}  # the demo's data lives behind the `db` resource
 USE_TZ = True
 

@@ -7,13 +7,21 @@ from typing import Annotated, Any
 
 import httpx
 from asgiref.sync import async_to_sync
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.views import View
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from lifespan_container import Provide, inject
+from lifespan_container._runtime import get_runtime
+from lifespan_container.conf import lifespan_settings
+from lifespan_container.health import CheckResult, run_checks
+from lifespan_container.lifecycle import ResourceLifecycle
 from weather.containers import Container
 from weather.database import Database
 
@@ -92,12 +100,86 @@ PAGES = [
     ("/report", "sync view: the async client through async_to_sync"),
     ("/api/stations/OSL", "Django REST framework view: database and HTTP client"),
 ]
+PROBES = [
+    ("/health/live", "liveness: 200 while the process answers; checks no resource"),
+    ("/health/ready", "readiness: 200 while the phase is serving, else 503"),
+    ("/health/", "every health check as JSON: 200 only when all pass while serving"),
+    ("/?format=json", "this page as JSON (or send Accept: application/json)"),
+]
+RESOURCES = {
+    "http": "httpx client for the weather API (UPSTREAM_URL)",
+    "db": "the stations database: SQLite, or PostgreSQL when DATABASE_URL names one",
+    "cache": "Redis cache of forecasts: off (None) unless REDIS_URL is set",
+}
+PHASES = {
+    "idle": "No lifespan has run in this process, so nothing is open. Serve it under an ASGI "
+    "server with the lifespan on: uvicorn weather.asgi:application --lifespan on.",
+    "starting": "The lifespan startup is opening the resources.",
+    "serving": "Startup completed: the resources are open and the views use them.",
+    "stopping": "Shutdown began: the resources are closing.",
+    "stopped": "Shutdown completed: every resource is closed.",
+}
+"""Each lifespan phase, in order, with what it means for the resources."""
 
 
+@never_cache
+@require_safe
 async def index(request: HttpRequest) -> HttpResponse:
-    """Links to every page of the demo."""
-    items = "".join(f'<li><a href="{url}">{url}</a>: {text}</li>' for url, text in PAGES)
-    return HttpResponse(
-        "<!doctype html><title>Weather demo</title><h1>django-lifespan-container demo</h1>"
-        f"<ul>{items}</ul>"
+    """What a person opens first: the lifespan phase, every resource's health, the pages.
+
+    Always 200 (it is a page, not a probe: /health/ answers 503 for machines). The
+    health data is the library's own: ``run_checks``, as the /health/ view runs it.
+    """
+    runtime = get_runtime()
+    lifecycle = runtime.lifecycle
+    results = (
+        await run_checks(lifecycle, lifespan_settings().health_check_timeout) if lifecycle else []
     )
+    resources = [_row(lifecycle, result) for result in results]
+    if request.GET.get("format") == "json" or (
+        request.get_preferred_type(["text/html", "application/json"]) == "application/json"
+    ):
+        return JsonResponse(
+            {
+                "phase": runtime.phase,
+                "resources": {row.pop("name"): row for row in resources},
+                "pages": [{"url": url, "description": text} for url, text in PAGES],
+            },
+            json_dumps_params={"ensure_ascii": False},
+        )
+    failing = sum(row["status"] in {"failing", "timeout"} for row in resources)
+    return render(
+        request,
+        "weather/index.html",
+        {
+            "phase": runtime.phase,
+            "phase_text": PHASES.get(runtime.phase, ""),
+            "phases": list(PHASES),
+            "resources": resources,
+            "failing": failing,
+            "unchecked": sum(row["status"] == "not open" for row in resources),
+            "opened": sum(row["state"] == "open" for row in resources),
+            "pages": PAGES,
+            "probes": PROBES,
+            "debug": settings.DEBUG,
+        },
+    )
+
+
+def _row(lifecycle: ResourceLifecycle | None, result: CheckResult) -> dict[str, Any]:
+    """One resource as the page shows it; what was checked and how it failed only with DEBUG.
+
+    As in the /health/ view: a check's error can name hosts, users and queries.
+    """
+    is_open = lifecycle is not None and lifecycle.is_open(result.name)
+    row: dict[str, Any] = {
+        "name": result.name,
+        "description": RESOURCES.get(result.name, ""),
+        "state": "open" if is_open else "not open",
+        "status": result.status,
+        "latency_ms": None if result.latency is None else round(result.latency * 1000, 2),
+    }
+    if settings.DEBUG:
+        row["check"] = result.check
+        row["error"] = result.error
+    return row
