@@ -26,11 +26,13 @@ import asyncio
 import functools
 from typing import TYPE_CHECKING, Any
 
+from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIHandler
 
 from lifespan_container._phase import Failure, Tracker, describe
 from lifespan_container._redact import get_logger, redact
 from lifespan_container._runtime import Runtime, get_runtime
+from lifespan_container.checks import refuse_foreign_views
 from lifespan_container.conf import lifespan_settings
 from lifespan_container.exceptions import (
     ShutdownFailedError,
@@ -115,7 +117,13 @@ class LifespanHandler(ASGIHandler):
             )
 
     async def startup(self, scope: Mapping[str, Any]) -> None:
-        """Open the resources, then send ``asgi_startup``; all or nothing, bounded."""
+        """Open the resources, then send ``asgi_startup``; all or nothing, bounded.
+
+        First, views still decorated with dependency-injector's ``@inject`` are made
+        to refuse their calls with the fix (this imports the URLconf, as Django's
+        checks do).
+        """
+        await sync_to_async(refuse_foreign_views)()
 
         async def receivers(tracker: Tracker, budget: float) -> list[Failure]:  # noqa: ARG001
             return await dispatch(

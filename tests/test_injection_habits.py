@@ -17,7 +17,7 @@ from lifespan_container import Provide, inject, injection
 from lifespan_container._runtime import Runtime, set_runtime
 from lifespan_container.checks import check_injections, refuse_foreign_views
 from lifespan_container.exceptions import InjectionError
-from lifespan_container.testing import override
+from lifespan_container.testing import lifespan_client, override
 
 
 class Typed(containers.DeclarativeContainer):
@@ -131,6 +131,7 @@ def test_e101_for_an_empty_container_says_it_declares_nothing(
         set_runtime(previous)
 
 
+@pytest.mark.usefixtures("unrefused")
 def test_dependency_injectors_own_inject_is_e103_and_refused_at_the_call(
     settings: SettingsWrapper,
 ) -> None:
@@ -152,21 +153,43 @@ def test_dependency_injectors_own_inject_is_e103_and_refused_at_the_call(
         urls_foreign_inject.HalfMigratedClass().get(request)
 
 
+@pytest.fixture
+def unrefused() -> Iterator[None]:
+    """The half-migrated views as imported: no refusal installed by an earlier test."""
+    from dependency_injector import wiring  # noqa: PLC0415
+
+    from tests import urls_foreign_inject  # noqa: PLC0415
+
+    functions: list[Any] = [
+        urls_foreign_inject.half_migrated,
+        urls_foreign_inject.HalfMigratedClass.get,
+    ]
+    patched = [wiring._patched_registry.get_callable(f) for f in functions]
+    for each in patched:
+        each.unwind_injections()
+    yield
+    for each in patched:
+        each.unwind_injections()
+
+
 @pytest.mark.asyncio
+@pytest.mark.usefixtures("unrefused")
 async def test_the_lifespan_startup_refuses_foreign_inject_before_any_request(
     settings: SettingsWrapper,
 ) -> None:
     """Without ``manage.py check``, the first call still names the fix (never a marker)."""
     settings.ROOT_URLCONF = "tests.urls_foreign_inject"
-    refused = refuse_foreign_views()
-    assert sorted(refused) == [
-        "tests.urls_foreign_inject.HalfMigratedClass.get",
-        "tests.urls_foreign_inject.half_migrated",
-    ]
+    async with lifespan_client() as client:
+        response = await client.get("/half-migrated")
+    assert response.status_code == 500
     from tests import urls_foreign_inject  # noqa: PLC0415
 
     with pytest.raises(InjectionError, match=r"lifespan_container\.inject"):
         await urls_foreign_inject.half_migrated(RequestFactory().get("/"))
+    assert sorted(refuse_foreign_views()) == [
+        "tests.urls_foreign_inject.HalfMigratedClass.get",
+        "tests.urls_foreign_inject.half_migrated",
+    ]
 
 
 def test_a_misspelt_provider_is_a_check_error_naming_the_line(settings: SettingsWrapper) -> None:
