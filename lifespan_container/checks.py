@@ -29,6 +29,8 @@ import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from dependency_injector import containers, providers
+from dependency_injector import errors as di_errors
 from django.core.checks import CheckMessage, Error
 from django.urls import URLPattern, URLResolver, get_resolver
 
@@ -90,20 +92,7 @@ def check_injections(**kwargs: Any) -> list[CheckMessage]:  # noqa: ARG001
         return [] if _url_check_reports_imports() else [_urlconf_error(exc)]
     errors: list[CheckMessage] = []
     container = get_runtime().container
-    for spec in injected_functions():
-        for name, _, marker in spec.markers:
-            if container is None or find_provider(container, marker.target) is None:
-                errors.append(
-                    Error(
-                        spec.unresolved(name, marker, container)
-                        if container is not None
-                        else f"@inject on {spec.where} needs a container, and "
-                        'settings.LIFESPAN_CONTAINER["CONTAINER"] is None.',
-                        hint="Name a provider of the container in Provide[...].",
-                        obj=spec.where,
-                        id="lifespan_container.E101",
-                    )
-                )
+    errors += _marker_errors(container)
     for where, function in routed:
         if refuse_foreign_injections(function, where):
             errors.append(
@@ -213,6 +202,46 @@ def _urlconf_error(exc: Exception) -> CheckMessage:
         obj=str(getattr(exc, "name", "") or type(exc).__name__),
         id="lifespan_container.E104",
     )
+
+
+def _marker_errors(container: containers.Container | None) -> list[CheckMessage]:
+    """E101 for markers naming no provider; E012 for required options with no value."""
+    errors: list[CheckMessage] = []
+    for spec in injected_functions():
+        for name, _, marker in spec.markers:
+            provider = find_provider(container, marker.target) if container else None
+            if provider is not None and _is_required_option(marker.target):
+                try:
+                    provider()
+                except di_errors.Error as exc:
+                    errors.append(
+                        Error(
+                            f"{marker!r} on parameter {name!r} of {spec.where}: {exc}.",
+                            hint="Give the option a value (see settings.LIFESPAN_CONTAINER"
+                            '["CONFIGURATION"]), or drop .required().',
+                            obj=spec.where,
+                            id="lifespan_container.E012",
+                        )
+                    )
+            if provider is None:
+                errors.append(
+                    Error(
+                        spec.unresolved(name, marker, container)
+                        if container is not None
+                        else f"@inject on {spec.where} needs a container, and "
+                        'settings.LIFESPAN_CONTAINER["CONTAINER"] is None.',
+                        hint="Name a provider of the container in Provide[...].",
+                        obj=spec.where,
+                        id="lifespan_container.E101",
+                    )
+                )
+    return errors
+
+
+def _is_required_option(target: object) -> bool:
+    if isinstance(target, providers.TypedConfigurationOption):
+        target = target.option
+    return isinstance(target, providers.ConfigurationOption) and target.is_required()
 
 
 def _routed_views() -> Iterator[tuple[str, Callable[..., Any]]]:

@@ -46,7 +46,7 @@ from dependency_injector import errors, providers
 from django.conf import settings
 
 from lifespan_container.conf import SETTING, Problem, parse_source, raw
-from lifespan_container.lifecycle import provider_paths, walk
+from lifespan_container.lifecycle import configuration_of, provider_paths, walk
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -144,16 +144,17 @@ def _required_options(
 ) -> Iterator[tuple[str, str, providers.Configuration]]:
     """``(configuration path, option selector, configuration)`` of every required option."""
     roots = {
-        provider.get_name(): (path, provider)
+        path: provider
         for provider, path in provider_paths(container.providers).items()
         if isinstance(provider, providers.Configuration)
     }
     seen: set[tuple[str, str]] = set()
     for option in container.traverse(types=[providers.ConfigurationOption]):
-        root_name, _, selector = option.get_name().partition(".")
-        if root_name not in roots or not selector:
+        selector = option.get_name().partition(".")[2]
+        path = configuration_of(option, roots) if selector else None
+        if path is None:
             continue
-        path, root = roots[root_name]
+        root = roots[path]
         if (option.is_required() or root.get_strict()) and (path, selector) not in seen:
             seen.add((path, selector))
             yield path, selector, root

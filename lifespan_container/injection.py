@@ -49,7 +49,13 @@ from dependency_injector import providers, wiring
 
 from lifespan_container import _runtime
 from lifespan_container.exceptions import InjectionError, MarkerUsedError
-from lifespan_container.lifecycle import here, is_async_result, provider_paths, walk
+from lifespan_container.lifecycle import (
+    configuration_of,
+    here,
+    is_async_result,
+    provider_paths,
+    walk,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -521,36 +527,22 @@ def _configuration_option(
 
     ``target`` belongs to the container class (``Container.config.db.port``); the
     container instance has a configuration of its own. The option is looked up
-    by name, so what a test overrides on the instance is what a view gets. A
-    ``.required()`` option raises dependency-injector's error when undefined.
+    by name in it, so what a test overrides on the instance is what a view gets.
+    A ``.required()`` option raises dependency-injector's error when undefined.
     """
-    root_name, _, selector = target.get_name().partition(".")
+    selector = target.get_name().partition(".")[2]
     roots = {
         path: provider
         for provider, path in paths.items()
-        if isinstance(provider, providers.Configuration) and provider.get_name() == root_name
+        if isinstance(provider, providers.Configuration)
     }
-    if not roots or not selector:
-        return None
-    # Several configurations may share a name (nested containers): the one whose
-    # option this is (options are cached per configuration) wins, else the first.
-    root_path = next(
-        (path for path, root in roots.items() if _option_of(root, selector) is target),
-        next(iter(roots)),
-    )
-    root = walk(container, root_path)
-    if not isinstance(root, providers.Configuration):  # pragma: no cover (paths found it)
+    root_path = configuration_of(target, roots) if selector else None
+    root = walk(container, root_path) if root_path is not None else None
+    if not isinstance(root, providers.Configuration):
         return None
     if target.is_required():
         return providers.Callable(root.get, selector, required=True)
     return walk(container, f"{root_path}.{selector}")
-
-
-def _option_of(root: providers.Configuration, selector: str) -> object:
-    node: object = root
-    for part in selector.split("."):
-        node = getattr(node, part)
-    return node
 
 
 def _paths(container: containers.Container) -> dict[providers.Provider[Any], str]:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import copy
 import functools
 import inspect
 import logging
@@ -570,6 +571,38 @@ def provider_paths(
             nested: containers.Container = provider.container
             provider_paths(nested.providers, f"{prefix}{attribute}.", paths)
     return paths
+
+
+def configuration_of(
+    option: providers.ConfigurationOption, roots: dict[str, providers.Configuration]
+) -> str | None:
+    """Which of ``roots`` (path -> configuration) ``option`` reads from, or ``None``.
+
+    Every ``providers.Configuration()`` is named ``config`` unless given a name, so
+    the option's name cannot tell two apart. Its copy can: dependency-injector
+    copies an option with its configuration, so a copy whose configuration is
+    swapped for one holding a marker value gives that value back only for the
+    configuration the option belongs to.
+    """
+    selector = option.get_name().partition(".")[2]
+    for path, root in roots.items():
+        probe, marker = providers.Configuration(), object()
+        probe.from_dict(_nested(selector, marker))
+        try:
+            found = copy.deepcopy(option, {id(root): probe})()
+        except Exception:  # noqa: BLE001, S112 (another configuration's option: undefined here)
+            continue
+        if found is marker:
+            return path
+    return None
+
+
+def _nested(selector: str, value: object) -> dict[str, Any]:
+    *parents, leaf = selector.split(".")
+    nested: dict[str, Any] = {leaf: value}
+    for part in reversed(parents):
+        nested = {part: nested}
+    return nested
 
 
 def walk(container: object, path: str) -> providers.Provider[Any] | None:

@@ -170,3 +170,27 @@ def test_the_navigator_check_names_a_missing_required_option() -> None:
     assert "lifespan_container.E012" in result.stderr
     assert "config.GITHUB_TOKEN is required" in result.stderr
     assert "Set settings.GITHUB_TOKEN." in result.stderr
+
+
+def test_e012_names_the_right_one_of_two_unnamed_configurations(
+    settings: SettingsWrapper,
+) -> None:
+    """Both are called ``config`` by dependency-injector; the problem names ``weather``."""
+
+    class Two(containers.DeclarativeContainer):
+        config = providers.Configuration()
+        weather = providers.Configuration()
+        token: providers.Factory[dict[str, Any]] = providers.Factory(
+            dict, a=config.GITHUB_TOKEN.required(), b=weather.api_url.required()
+        )
+
+    settings.GITHUB_TOKEN = "set"  # noqa: S105
+    settings.LIFESPAN_CONTAINER = {
+        "CONTAINER": None,
+        "CONFIGURATION": {"config": "settings", "weather": "env:WEATHER_"},
+    }
+    container = Two()
+    fill_configuration(container)
+    [problem] = configuration_problems(container)
+    assert "weather.api_url is required" in problem.msg
+    assert problem.hint == "Set the environment variable WEATHER_API_URL."

@@ -210,3 +210,49 @@ def test_check_command_reports_the_typo_instead_of_crashing(settings: SettingsWr
     settings.ROOT_URLCONF = "tests.urls_typo"
     with pytest.raises(SystemCheckError, match=r"lifespan_container\.E104"):
         call_command("check")
+
+
+class TwoConfigs(containers.DeclarativeContainer):
+    """Both configurations carry dependency-injector's default name, ``config``."""
+
+    config = providers.Configuration()
+    weather = providers.Configuration()
+    units = providers.Factory(str, weather.units.required())
+
+
+def test_two_unnamed_configurations_are_told_apart(
+    registry: list[injection.InjectedFunction],
+) -> None:
+    """``Container.weather.x.required()`` reads ``weather``, not the first ``config``."""
+    container = TwoConfigs()
+    container.config.from_dict({"units": "from config"})
+    container.weather.from_dict({"units": "metric", "days": "3"})
+    previous = set_runtime(Runtime(container))
+    try:
+
+        @inject
+        def view(
+            units: str = Provide[TwoConfigs.weather.units.required()],
+            days: int = Provide[TwoConfigs.weather.days.required().as_int()],
+            plain: str = Provide[TwoConfigs.config.units],
+        ) -> tuple[str, int, str]:
+            return units, days, plain
+
+        assert view() == ("metric", 3, "from config")
+    finally:
+        set_runtime(previous)
+
+
+def test_a_required_option_only_a_marker_uses_is_e012(
+    runtime: Runtime, registry: list[injection.InjectedFunction]
+) -> None:
+    """Not declared by any provider: the check still finds the view's required option."""
+
+    @inject
+    def view(token: str = Provide[Typed.config.api_token.required()]) -> str:
+        return token
+
+    where = f"{__name__}.{view.__qualname__}"
+    [error] = [e for e in check_injections() if e.obj == where]
+    assert error.id == "lifespan_container.E012"
+    assert 'Undefined configuration option "config.api_token"' in error.msg
