@@ -14,7 +14,7 @@ from tests.servers import ROOT, serve
 pytestmark = pytest.mark.server
 
 PAGES = {
-    "/": "django-lifespan-container demo",
+    "/": "<h1>Weather demo</h1>",
     "/weather/Oslo": '"source": "upstream"',
     "/stations/": '"backend": "sqlite"',
     "/report": "Tromsø:",

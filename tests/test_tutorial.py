@@ -15,7 +15,9 @@ from tests.servers import ROOT, serve
 pytestmark = pytest.mark.server
 
 PAGE = (ROOT / "docs" / "tutorial.md").read_text(encoding="utf-8")
-BLOCK = re.compile(r"^```python\n# (file|append): (\S+)\n(.*?)^```", re.DOTALL | re.MULTILINE)
+BLOCK = re.compile(
+    r"^```(?:python|ini)\n# (file|append): (\S+)\n(.*?)^```", re.DOTALL | re.MULTILINE
+)
 LIMIT = 120  # bounds the harness (a subprocess that hangs), not the behaviour
 
 
@@ -40,11 +42,16 @@ def project(tmp_path: Path) -> Path:
     return home
 
 
-def run(project: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+def run(project: Path, *argv: str, settings: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run Python in the project; ``settings=False`` leaves DJANGO_SETTINGS_MODULE unset."""
+    env = _env()
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    if settings:
+        env["DJANGO_SETTINGS_MODULE"] = "mysite.settings"
     return subprocess.run(
         [sys.executable, *argv],
         cwd=project,
-        env={**_env(), "DJANGO_SETTINGS_MODULE": "mysite.settings"},
+        env=env,
         capture_output=True,
         text=True,
         timeout=LIMIT,
@@ -80,18 +87,17 @@ def test_the_tutorial_project_is_served_with_its_resource(project: Path, tmp_pat
 
 
 def test_the_tutorial_test_passes(project: Path) -> None:
+    """`pytest`, configured by the page's pytest.ini alone: no environment, no options.
+
+    ``-P`` keeps the project directory off ``sys.path``, as the ``pytest`` command
+    does; ``-W error`` makes a warning (a missing pytest-asyncio setting) fail it.
+    """
     result = run(
-        project,
-        "-m",
-        "pytest",
-        "test_forecast.py",
-        "-p",
-        "no:cacheprovider",
-        "-o",
-        "asyncio_default_fixture_loop_scope=function",
+        project, "-P", "-W", "error", "-m", "pytest", "-p", "no:cacheprovider", settings=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout
+    assert "warning" not in result.stdout.lower(), result.stdout
 
 
 def test_check_reports_a_misspelt_marker(project: Path) -> None:
