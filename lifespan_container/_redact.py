@@ -16,33 +16,32 @@ from typing import Final
 
 MASK: Final = "****"
 
+_SECRET_NAME: Final = (
+    r"(?:[A-Za-z0-9]+_)*(?:pg)?(?:password|passwd|pwd|secret|token|api_?key|secret_?key"  # noqa: S105
+    r"|private_?key|access_?key|credentials?)"
+)
+"""A name that holds a secret: ``PASSWORD``, ``db_password``, ``API_TOKEN``, ``api_key``
+(not ``cache_key`` nor ``monkey``)."""
+
+_VALUE: Final = r"""(?:'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|b'(?:[^'\\]|\\.)*'|[^\s,;)}\]]+)"""
+
 _PATTERNS: Final = (
-    # scheme://user:password@host -> scheme://user:****@host (one slash too: libpq echoes
-    # a malformed "postgresql:/user:password@host" whole in its error)
-    (re.compile(r"(?P<keep>\b[a-zA-Z][a-zA-Z0-9+.\-]*:/{1,2}[^\s:/?#@'\"]*:)[^\s@'\"]*(?=@)"), ""),
-    # libpq keyword strings: password=secret, password = 'a secret', PGPASSWORD=...
-    (
-        re.compile(
-            r"(?P<keep>\b(?:pg)?pass(?:word|wd)?\s*=\s*)(?:'(?:[^'\\]|\\.)*'|\"[^\"]*\"|[^\s,;)}\]]+)",
-            re.IGNORECASE,
-        ),
-        "",
-    ),
-    # keys of settings-like mappings or keyword reprs: 'PASSWORD': 'x', api_key="x", TOKEN=x
-    (
-        re.compile(
-            r"(?P<keep>(?P<q>['\"]?)\b\w*(?:password|passwd|secret|token|key)(?P=q)\s*[:=]\s*)"
-            r"(?:'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|b'(?:[^'\\]|\\.)*'|[^\s,;)}\]]+)",
-            re.IGNORECASE,
-        ),
-        "",
-    ),
+    # scheme://user:password@host -> scheme://user:****@host; the password runs to the
+    # last "@" before the path (one slash too: libpq echoes a malformed
+    # "postgresql:/user:password@host" whole in its error).
+    re.compile(r"(?P<keep>\b[a-zA-Z][a-zA-Z0-9+.\-]*:/{1,2}[^\s:/?#@'\"]*:)[^\s/?#'\"]*(?=@)"),
+    # name=value, as libpq keyword strings and keyword reprs write it
+    re.compile(rf"(?P<keep>\b{_SECRET_NAME}\s*=\s*){_VALUE}", re.IGNORECASE),
+    # 'NAME': value, as the repr of a settings-like dict writes it
+    re.compile(rf"(?P<keep>(?P<q>['\"]){_SECRET_NAME}(?P=q)\s*:\s*){_VALUE}", re.IGNORECASE),
+    # Authorization: Bearer <token>
+    re.compile(r"(?P<keep>\b(?:Bearer|Basic)\s+)[A-Za-z0-9\-._~+/]+=*"),
 )
 
 
 def redact(text: str) -> str:
     """``text`` with passwords in URLs, libpq strings and secret-named keys masked."""
-    for pattern, _ in _PATTERNS:
+    for pattern in _PATTERNS:
         text = pattern.sub(lambda match: match.group("keep") + MASK, text)
     return text
 
@@ -71,7 +70,9 @@ class RedactingFilter(logging.Filter):
             message = record.getMessage()
         except Exception:  # noqa: BLE001 (a bad format string is logging's to report)
             return True
-        record.msg, record.args = redact(message), None
+        masked = redact(message)
+        if masked != message:  # else the record keeps its template (log aggregators group by it)
+            record.msg, record.args = masked, None
         if record.exc_info and not record.exc_text:
             record.exc_text = redact(self._formatter.formatException(record.exc_info))
         return True

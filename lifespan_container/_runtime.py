@@ -133,6 +133,8 @@ class Runtime:
         """Set by the lifespan: ``starting``, ``serving`` (startup completed),
         ``stopping`` (shutdown began), ``stopped``. Readiness is ``serving``."""
         self._class_overrides = _overrides_of(_class_providers(container))
+        self.lifespans = 0
+        """How many lifespan startups began on this runtime (test helpers compare it)."""
 
     def overrides(self) -> Overrides:
         """What overrides every provider of the container now (to :meth:`restore` later)."""
@@ -146,34 +148,47 @@ class Runtime:
         """
         _undo_since(saved)
 
-    def refuse_class_overrides(self) -> None:
-        """Raise if a provider of the container *class* was overridden after instantiation.
+    def class_overrides(self) -> Overrides:
+        """What overrides each provider of the container *class* now (for a comparison)."""
+        return _overrides_of(_class_providers(self.container))
 
-        ``Container.http.override(fake)`` on the class does not reach the container
-        this process already made from it (dependency-injector copies the
-        providers): the views would silently get the real value. The override is
-        undone and :class:`~lifespan_container.exceptions.LifespanContainerError`
-        says what to write instead.
+    def refuse_class_overrides(self, since: Overrides | None = None) -> None:
+        """Raise if a provider of the container *class* was overridden since ``since``.
+
+        ``since`` defaults to the last time this was asked (first: when the container
+        was created). ``Container.http.override(fake)`` on the class after that does
+        not reach the container this process made from it (dependency-injector
+        copies the providers): the views would silently get the real value. Such an
+        override is reported once, by
+        :class:`~lifespan_container.exceptions.LifespanContainerError` saying what to
+        write instead; it is left in place (it is the caller's to undo). Overrides
+        made on the class before the container was created reach it, and removing an
+        override is never reported.
         """
-        changed = [
+        before = self._class_overrides if since is None else since
+        self._class_overrides = self.class_overrides()
+        grown = [
             path
-            for path, (provider, before) in self._class_overrides.items()
-            if provider.overridden != before
+            for path, (provider, now) in self._class_overrides.items()
+            if path in before and _grew(before[path][1], now)
         ]
-        if not changed:
+        if not grown:
             return
-        _undo_since(self._class_overrides)
         parent = container_class(self.container) if self.container is not None else object
-        names = ", ".join(f"{parent.__qualname__}.{path}" for path in changed)
+        names = ", ".join(f"{parent.__qualname__}.{path}" for path in grown)
         msg = (
             f"{names} was overridden on the container class after this process created its "
             "container from it, so the running container never sees the override (the "
             "views would get the real value). Override the running container instead: "
             "lifespan_container.testing.override(Container.x, fake) (or the `overrides` / "
-            "`lifespan_overrides` pytest fixtures), or get_container().x.override(fake). "
-            "The class override was undone."
+            "`lifespan_overrides` pytest fixtures), or get_container().x.override(fake)."
         )
         raise LifespanContainerError(msg)
+
+
+def _grew(before: tuple[object, ...], now: tuple[object, ...]) -> bool:
+    """Whether overrides were stacked on ``before`` (and it is still underneath)."""
+    return len(now) > len(before) and now[: len(before)] == before
 
 
 Overrides = dict[str, tuple[providers.Provider[Any], tuple[providers.Provider[Any], ...]]]

@@ -167,11 +167,21 @@ def _reporting(check: Callable[..., Any], *, report: bool) -> Callable[..., list
     def run(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
         try:
             return list(check(app_configs, **kwargs))
-        except Exception as exc:  # noqa: BLE001 (what the check reports)
+        except Exception as exc:
+            if not _urlconf_fails_to_import():
+                raise  # a failure of the check itself is Django's to show, as before
             return [_urlconf_error(exc)] if report else []
 
     run.__lifespan_reports_imports__ = True  # type: ignore[attr-defined]
     return run
+
+
+def _urlconf_fails_to_import() -> bool:
+    try:
+        get_resolver().url_patterns  # noqa: B018 (imports the URLconf)
+    except Exception:  # noqa: BLE001 (any error importing it counts)
+        return True
+    return False
 
 
 def _url_check_reports_imports() -> bool:
@@ -190,7 +200,8 @@ def _urlconf_error(exc: Exception) -> CheckMessage:
     ]
     place = f" at {own[-1].filename}:{own[-1].lineno} ({own[-1].line})" if own else ""
     hint = "Fix the error where it is raised, then run manage.py check again."
-    if isinstance(exc, AttributeError) and "Container" in str(exc):
+    obj = getattr(exc, "obj", None)
+    if isinstance(obj, type) and issubclass(obj, containers.DeclarativeContainer):
         hint = (
             "A Provide[Container.name] marker names an attribute the container class does "
             "not have: check the spelling against the providers declared in the container."

@@ -40,6 +40,7 @@ has no value (E012), naming the setting or variable it would come from.
 from __future__ import annotations
 
 import os
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from dependency_injector import errors, providers
@@ -76,13 +77,23 @@ def sources(container: containers.Container) -> dict[str, list[Source]]:
 
 
 def fill_configuration(container: containers.Container) -> None:
-    """Give each configuration of ``container`` its values from settings and environment."""
+    """Give each configuration of ``container`` its values from settings and environment.
+
+    Without ``CONFIGURATION``, the settings go *underneath* what the container class
+    already gave a configuration (``default=``, ``yaml_files=``...): those values win.
+    Sources the project names in ``CONFIGURATION`` are applied over them, in order.
+    """
+    value = raw()
+    underneath = not (isinstance(value, dict) and value.get("CONFIGURATION") is not None)
     for path, listed in sources(container).items():
         configuration = walk(container, path)
         if not isinstance(configuration, providers.Configuration):
             continue  # reported by manage.py check (E011)
+        own = configuration() if underneath else None
         for source in listed:
             configuration.from_dict(_values(source))
+        if own:
+            configuration.from_dict(own)
 
 
 def _values(source: Source) -> dict[str, Any]:
@@ -100,7 +111,16 @@ def _values(source: Source) -> dict[str, Any]:
     if argument:
         mapping = getattr(settings, argument, None)
         return dict(mapping) if isinstance(mapping, dict) else {}
-    return {name: getattr(settings, name) for name in dir(settings) if name.isupper()}
+    # The project's own settings only: Django's defaults are not configuration. A
+    # setting Django deprecates warns when read; the project set it, so it is read.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        return {
+            name: getattr(settings, name)
+            for name in dir(settings)
+            if name.isupper() and settings.is_overridden(name)  # type: ignore[misc]
+        }
 
 
 def configuration_problems(container: containers.Container) -> list[Problem]:
@@ -133,10 +153,18 @@ def configuration_problems(container: containers.Container) -> list[Problem]:
                     "lifespan_container.E012",
                     f"The configuration option {root_path}.{selector} is required and has "
                     "no value.",
-                    f"Set {origin}." if origin else f"Give {root_path} a value for it.",
+                    f"Set {origin}." if origin else _no_source(root_path),
                 )
             )
     return found
+
+
+def _no_source(root_path: str) -> str:
+    return (
+        f'None of the sources of {root_path} in settings.{SETTING}["CONFIGURATION"] can '
+        'fill it ("settings" fills upper-case names, "env:PREFIX" lower-case ones, '
+        '"settings:NAME" any): add one, or give it a value in an AppConfig.ready().'
+    )
 
 
 def _required_options(
@@ -162,14 +190,15 @@ def _required_options(
 
 def _origin(listed: list[Source], selector: str) -> str:
     """Where the option ``selector`` would get its value from, as the fix names it."""
+    first = selector.split(".", maxsplit=1)[0]
     places: list[str] = []
     for kind, argument in listed:
-        if kind == "env":
+        if kind == "env" and selector == selector.lower():  # variables fill lower-case names
             places.append(
                 f"the environment variable {argument}{selector.upper().replace('.', '__')}"
             )
-        elif argument:
-            places.append(f"settings.{argument}[{selector.split('.', maxsplit=1)[0]!r}]")
-        else:
-            places.append(f"settings.{selector.split('.', maxsplit=1)[0]}")
+        elif kind == "settings" and argument:
+            places.append(f"settings.{argument}[{first!r}]")
+        elif kind == "settings" and first.isupper():  # settings fill upper-case names
+            places.append(f"settings.{first}")
     return " or ".join(places)

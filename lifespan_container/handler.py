@@ -119,13 +119,14 @@ class LifespanHandler(ASGIHandler):
     async def startup(self, scope: Mapping[str, Any]) -> None:
         """Open the resources, then send ``asgi_startup``; all or nothing, bounded.
 
-        First, views still decorated with dependency-injector's ``@inject`` are made
-        to refuse their calls with the fix (this imports the URLconf, as Django's
-        checks do).
+        Before the signal, views still decorated with dependency-injector's
+        ``@inject`` are made to refuse their calls with the fix (this imports the
+        URLconf, as Django's checks do, within ``STARTUP_TIMEOUT``).
         """
-        await sync_to_async(refuse_foreign_views)()
 
         async def receivers(tracker: Tracker, budget: float) -> list[Failure]:  # noqa: ARG001
+            with tracker.step("importing the URLconf"):
+                await sync_to_async(refuse_foreign_views)()
             return await dispatch(
                 asgi_startup,
                 sender=type(self),
@@ -167,6 +168,7 @@ async def start(
     """
     settings = lifespan_settings()
     lifecycle = runtime.lifecycle
+    runtime.lifespans += 1
     runtime.refuse_class_overrides()
     if lifecycle is not None and lifecycle.in_use:
         msg = (

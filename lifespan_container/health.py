@@ -49,7 +49,6 @@ import asyncio
 import collections.abc
 import contextlib
 import contextvars
-import inspect
 import sys
 import threading
 import types
@@ -64,7 +63,7 @@ from dependency_injector import providers
 from lifespan_container._phase import positive_number, qualified_name
 from lifespan_container._redact import describe_error, redact
 from lifespan_container.exceptions import ResourcesNotStartedError, WrongEventLoopError
-from lifespan_container.lifecycle import walk
+from lifespan_container.lifecycle import is_async_result, walk
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -420,7 +419,7 @@ async def _check_resource(
         return CheckResult(name, "not open", None, error="the resources are not open")
     except WrongEventLoopError as exc:
         return CheckResult(name, "failing", None, error=redact(str(exc)))
-    if inspect.isawaitable(value):  # an override with an async provider
+    if lifecycle.overridden(name) and is_async_result(value):  # an async override's result
         limit = asyncio.timeout(default_timeout)
         try:
             async with limit:  # awaited here, not in a task: what it raises stays in _check
@@ -599,7 +598,7 @@ class _Run:
                 passed, error = await self._in_thread()
                 if error is not None:
                     return "failing", error
-                if inspect.isawaitable(passed):
+                if is_async_result(passed):
                     passed = await passed
         except asyncio.CancelledError as exc:
             if _being_cancelled():

@@ -530,6 +530,38 @@ def _configuration_option(
     by name in it, so what a test overrides on the instance is what a view gets.
     A ``.required()`` option raises dependency-injector's error when undefined.
     """
+    found = _option_path(target, paths)
+    if found is None:
+        return None
+    root = walk(container, found[0])
+    if not isinstance(root, providers.Configuration):  # pragma: no cover (found above)
+        return None
+    if target.is_required():
+        return providers.Callable(root.get, found[1], required=True)
+    return walk(container, ".".join(found))
+
+
+def find_option(
+    container: containers.Container, target: providers.Provider[Any] | str
+) -> providers.ConfigurationOption | None:
+    """The running container's own option behind ``target``, for overriding its value.
+
+    ``Container.config.x``, ``.required()`` and ``.as_int()`` all name the option
+    ``config.x`` of the container's configuration; anything else gives ``None``.
+    """
+    if isinstance(target, providers.TypedConfigurationOption):
+        target = target.option
+    if not isinstance(target, providers.ConfigurationOption):
+        return None
+    found = _option_path(target, _paths(container))
+    option = walk(container, ".".join(found)) if found is not None else None
+    return option if isinstance(option, providers.ConfigurationOption) else None
+
+
+def _option_path(
+    target: providers.ConfigurationOption, paths: dict[providers.Provider[Any], str]
+) -> tuple[str, str] | None:
+    """``(configuration path, option selector)`` of ``target`` among ``paths``."""
     selector = target.get_name().partition(".")[2]
     roots = {
         path: provider
@@ -537,12 +569,7 @@ def _configuration_option(
         if isinstance(provider, providers.Configuration)
     }
     root_path = configuration_of(target, roots) if selector else None
-    root = walk(container, root_path) if root_path is not None else None
-    if not isinstance(root, providers.Configuration):
-        return None
-    if target.is_required():
-        return providers.Callable(root.get, selector, required=True)
-    return walk(container, f"{root_path}.{selector}")
+    return (root_path, selector) if root_path is not None else None
 
 
 def _paths(container: containers.Container) -> dict[providers.Provider[Any], str]:

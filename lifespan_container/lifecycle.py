@@ -160,6 +160,10 @@ class ResourceLifecycle:
         """Whether any resource is open or opening (a lifespan is using this lifecycle)."""
         return bool(self._opened or self._threads or self._started)
 
+    def overridden(self, name: str) -> bool:
+        """Whether a test overrides the resource ``name`` (it gives another value)."""
+        return self._resources[name].overridden_by_user
+
     def is_open(self, name: str) -> bool:
         """Whether the resource ``name`` is open now."""
         return name in self._values
@@ -447,7 +451,8 @@ def is_async_result(value: object) -> TypeGuard[Awaitable[Any]]:
     Anything else is a value, even one that is awaitable (``redis.asyncio.Redis``
     defines ``__await__``): it is handed over as it is, never awaited or closed.
     """
-    return asyncio.iscoroutine(value) or asyncio.isfuture(value)
+    # isawaitable first: a cheap "no" for the plain values injection mostly sees.
+    return inspect.isawaitable(value) and (asyncio.iscoroutine(value) or asyncio.isfuture(value))
 
 
 here: Callable[[], object] = asyncio._get_running_loop  # noqa: SLF001

@@ -56,20 +56,25 @@ class RunningLifespan:
 
 
 @pytest.fixture(autouse=True)
-def _lifespan_container_isolation() -> Iterator[None]:
-    """Undo what a test overrode on the running container; refuse class overrides.
+def _lifespan_container_isolation(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Undo what a test overrode on the running container; report useless class overrides.
 
-    ``get_container().x.override(fake)`` is undone after the test, and
-    ``Container.x.override(fake)`` on the class (which the running container never
-    sees) errors the test with the fix. Costs nothing until Django loaded the library.
+    ``get_container().x.override(fake)`` is undone after the test. A test that ran
+    the lifespan and overrode a provider of the container *class* meanwhile (which
+    the running container never sees) errors with the fix; plain
+    dependency-injector tests that make their own ``Container()`` are left alone.
+    Costs nothing until Django loaded the library.
     """
     runtime_module = sys.modules.get("lifespan_container._runtime")
     runtime = runtime_module.current_runtime() if runtime_module is not None else None
-    saved = runtime.overrides() if runtime is not None else None
+    if runtime is None:
+        yield
+        return
+    saved, classes, lifespans = runtime.overrides(), runtime.class_overrides(), runtime.lifespans
     yield
-    if runtime is not None and saved is not None:
-        runtime.restore(saved)
-        runtime.refuse_class_overrides()
+    runtime.restore(saved)
+    if runtime.lifespans != lifespans or {"lifespan", "asgi_client"} & set(request.fixturenames):
+        runtime.refuse_class_overrides(since=classes)
 
 
 @pytest.fixture

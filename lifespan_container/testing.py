@@ -285,9 +285,10 @@ class override:  # noqa: N801 (used like contextlib's lower-case context manager
 
     def __enter__(self) -> providers.Provider[Any]:
         from lifespan_container._runtime import get_container  # noqa: PLC0415
-        from lifespan_container.injection import find_provider  # noqa: PLC0415
+        from lifespan_container.injection import find_option, find_provider  # noqa: PLC0415
 
-        provider = find_provider(get_container(), self.target)
+        container = get_container()
+        provider = find_option(container, self.target) or find_provider(container, self.target)
         if provider is None:
             msg = (
                 f"override({self.target!r}, ...): the project's container has no such "

@@ -194,3 +194,38 @@ def test_e012_names_the_right_one_of_two_unnamed_configurations(
     [problem] = configuration_problems(container)
     assert "weather.api_url is required" in problem.msg
     assert problem.hint == "Set the environment variable WEATHER_API_URL."
+
+
+def test_by_default_the_containers_own_values_win_and_django_defaults_stay_out(
+    settings: SettingsWrapper,
+) -> None:
+    """``default=`` values are kept; only settings the project sets are added."""
+
+    class Defaults(containers.DeclarativeContainer):
+        config = providers.Configuration(default={"DEBUG": "from default", "units": "metric"})
+
+    settings.LIFESPAN_CONTAINER = {"CONTAINER": None}
+    settings.WEATHER_UNITS = "imperial"
+    container = Defaults()
+    fill_configuration(container)
+    assert container.config.DEBUG() == "from default"
+    assert container.config.units() == "metric"
+    assert container.config.WEATHER_UNITS() == "imperial"
+    assert container.config.DEFAULT_CHARSET() is None  # a Django default, not the project's
+
+
+def test_e012_says_when_no_source_can_fill_an_option(settings: SettingsWrapper) -> None:
+    """A lower-case option with only the ``settings`` source: no setting can fill it."""
+
+    class Lower(containers.DeclarativeContainer):
+        config = providers.Configuration()
+        client: providers.Factory[dict[str, Any]] = providers.Factory(
+            dict, url=config.database_url.required()
+        )
+
+    settings.LIFESPAN_CONTAINER = {"CONTAINER": None}
+    container = Lower()
+    fill_configuration(container)
+    [problem] = configuration_problems(container)
+    assert problem.hint.startswith("None of the sources of config in settings.")
+    assert '"settings" fills upper-case names' in problem.hint

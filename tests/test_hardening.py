@@ -192,3 +192,22 @@ def test_redaction_of_each_form() -> None:
     assert redact("resource 'db' raised OSError: [Errno 111] refused") == (
         "resource 'db' raised OSError: [Errno 111] refused"
     )
+    assert redact("postgresql://app:p@ss@db/x Authorization: Bearer abc.def") == (
+        "postgresql://app:****@db/x Authorization: Bearer ****"
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "cache_key=user:42:profile",
+        "Unexpected token: '}'",
+        "monkey: 3 bananas, key=value",
+        "http://example.com:8080/search?owner=ops@corp.com",
+    ],
+)
+def test_ordinary_messages_are_left_alone(text: str) -> None:
+    """Names that merely end in "key", a "token" in prose, an e-mail in a query string."""
+    from lifespan_container._redact import redact  # noqa: PLC0415
+
+    assert redact(text) == text

@@ -463,3 +463,30 @@ async def test_the_runs_of_a_lifecycle_go_with_it() -> None:
     del lifecycle, built
     gc.collect()
     assert gone() is None
+
+
+async def test_an_open_value_that_is_a_task_is_checked_never_awaited() -> None:
+    """A resource yielding a background task: the probe neither awaits nor cancels it."""
+    from lifespan_container.lifecycle import ResourceLifecycle  # noqa: PLC0415
+
+    never = asyncio.Event()
+
+    async def open_worker() -> AsyncIterator[asyncio.Task[bool]]:
+        task = asyncio.create_task(never.wait())
+        yield task
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    class Background(containers.DeclarativeContainer):
+        worker = providers.Resource(open_worker)
+
+    lifecycle = ResourceLifecycle(Background())
+    assert await lifecycle.start() == []
+    try:
+        [result] = await run_checks(lifecycle, 0.5)
+        task = lifecycle.current("worker")
+        assert isinstance(task, asyncio.Task)
+        assert not task.done()
+        assert result.status == "ok"
+    finally:
+        assert await lifecycle.stop(5.0) == []

@@ -256,3 +256,44 @@ def test_a_required_option_only_a_marker_uses_is_e012(
     [error] = [e for e in check_injections() if e.obj == where]
     assert error.id == "lifespan_container.E012"
     assert 'Undefined configuration option "config.api_token"' in error.msg
+
+
+def test_override_of_a_typed_or_required_option_sets_the_option(
+    runtime: Runtime, registry: list[injection.InjectedFunction]
+) -> None:
+    """``override(Container.config.port.as_int(), "1")`` overrides ``config.port`` itself."""
+
+    @inject
+    def view(
+        port: int = Provide[Typed.config.port.as_int()],
+        name: str = Provide[Typed.config.name.required()],
+    ) -> tuple[int, str]:
+        return port, name
+
+    with (
+        override(Typed.config.port.as_int(), "1"),
+        override(Typed.config.name.required(), "overridden"),
+    ):
+        assert view() == (1, "overridden")
+    assert view() == (8080, "demo")
+
+
+def test_a_url_check_failing_for_its_own_reasons_still_raises(
+    settings: SettingsWrapper, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a URLconf that cannot be imported becomes E104; other errors are Django's."""
+    from django.core.checks import Tags, register  # noqa: PLC0415
+    from django.core.checks.registry import registry as check_registry  # noqa: PLC0415
+
+    from lifespan_container.checks import report_urlconf_import_errors  # noqa: PLC0415
+
+    monkeypatch.setattr(check_registry, "registered_checks", set(check_registry.registered_checks))
+
+    def broken(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+        msg = "a real bug in a URL check"
+        raise ValueError(msg)
+
+    register(broken, Tags.urls)
+    report_urlconf_import_errors()
+    with pytest.raises(ValueError, match="a real bug in a URL check"):
+        run_checks(tags=[Tags.urls])

@@ -57,7 +57,7 @@ async def test_a_class_override_after_instantiation_fails_the_startup_with_the_f
         with pytest.raises(StartupFailedError, match=r"Container\.greeting was overridden on the"):
             async with lifespan():
                 pass  # pragma: no cover (the startup fails)
-        assert Container.greeting.last_overriding is None
+        assert Container.greeting.last_overriding is not None  # the caller's to undo
         assert runtime.phase == "idle"
     finally:
         Container.greeting.reset_override()
@@ -101,18 +101,63 @@ def test_the_plugin_undoes_instance_overrides_and_refuses_class_ones(
         async def test_sees_the_real_value(lifespan):
             assert get_container().greeting() == "hello"
 
-        def test_overrides_the_class():
+        @pytest.mark.asyncio
+        async def test_overrides_the_class_while_serving(lifespan):
             Container.greeting.override(providers.Object("fake"))
+            assert get_container().greeting() == "hello"  # what the error is about
 
-        def test_the_class_override_was_undone():
-            assert Container.greeting.overridden == ()
+        def test_undo_it():
+            Container.greeting.reset_last_overriding()
         """
     )
     result = run(inner)
     result.assert_outcomes(passed=4, errors=1)
     result.stdout.fnmatch_lines(
-        ["*ERROR at teardown of test_overrides_the_class*", "*overridden on the container class*"]
+        [
+            "*ERROR at teardown of test_overrides_the_class_while_serving*",
+            "*overridden on the container class*",
+        ]
     )
+
+
+def test_plain_dependency_injector_tests_keep_their_class_overrides(
+    inner: pytest.Pytester,  # noqa: F811 (the fixture imported above)
+) -> None:
+    """Tests that make their own ``Container()`` (no lifespan) are not the plugin's business."""
+    inner.makepyfile(
+        """
+        import pytest
+        from dependency_injector import providers
+        from tests.containers import Container
+
+        @pytest.fixture(scope="module", autouse=True)
+        def fake():
+            Container.greeting.override(providers.Object("module fake"))
+            yield
+            Container.greeting.reset_last_overriding()
+
+        def test_one():
+            assert Container().greeting() == "module fake"
+
+        def test_two():
+            Container.weather.override(providers.Object("leaky but plain"))
+            assert Container().greeting() == "module fake"
+
+        def test_three():
+            assert Container().greeting() == "module fake"
+            Container.weather.reset_last_overriding()
+        """
+    )
+    run(inner).assert_outcomes(passed=3)
+
+
+def test_an_override_made_before_the_container_and_removed_is_never_reported() -> None:
+    """Removing a class override is not an error, then or later."""
+    Container.greeting.override(providers.Object("early"))
+    runtime = Runtime(Container())
+    Container.greeting.reset_last_overriding()
+    runtime.refuse_class_overrides()
+    runtime.refuse_class_overrides()
 
 
 @pytest.mark.asyncio
