@@ -45,6 +45,8 @@ class Server:
             env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
             stdout=self._stdout,
             stderr=self._stderr,
+            # Its own process group: close() can stop the workers a killed parent leaves.
+            start_new_session=True,
         )
 
     @property
@@ -92,6 +94,10 @@ class Server:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=EXIT_WITHIN)
+        # Workers of a server killed above (or of one that exited without them) would
+        # be orphans: stop whatever is left of its process group.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
         self._stdout.close()
         self._stderr.close()
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -60,10 +62,17 @@ def wait_for_pools(server: Server, dsn: str, name: str) -> None:
     assert settle(dsn, name, WORKERS * POOL_SIZE) == WORKERS * POOL_SIZE, server.stderr
 
 
-def load(url: str, total: int, progress: Path | None = None) -> subprocess.Popen[str]:
+@contextlib.contextmanager
+def load(url: str, total: int, progress: Path | None = None) -> Iterator[subprocess.Popen[str]]:
+    """The load generator as a process, stopped and reaped even when the test fails."""
     argv = [sys.executable, str(Path(__file__).parent / "loadgen.py"), url, str(total)]
     argv += [str(CONCURRENCY), *([str(progress)] if progress else [])]
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, text=True) as generator:
+        try:
+            yield generator
+        finally:
+            if generator.poll() is None:
+                generator.kill()
 
 
 def test_a_pool_per_worker_serves_a_bounded_load_without_a_failure(
@@ -75,8 +84,8 @@ def test_a_pool_per_worker_serves_a_bounded_load_without_a_failure(
     argv, env = pool_server(tmp_path, postgres_dsn, name)
     with serve(argv, env, tmp_path) as server:
         wait_for_pools(server, postgres_dsn, name)
-        generator = load(f"{server.url}/pool", REQUESTS)
-        output, _ = generator.communicate(timeout=WITHIN)
+        with load(f"{server.url}/pool", REQUESTS) as generator:
+            output, _ = generator.communicate(timeout=WITHIN)
         summary = json.loads(output)
         assert connections(postgres_dsn, name) == WORKERS * POOL_SIZE
         server.signal(signal.SIGTERM)
@@ -97,15 +106,15 @@ def test_sigterm_in_the_middle_of_the_load_fails_no_request_on_a_closed_pool(
     progress = tmp_path / "progress"
     with serve(argv, env, tmp_path) as server:
         wait_for_pools(server, postgres_dsn, name)
-        generator = load(f"{server.url}/pool", REQUESTS, progress)
-        deadline = time.monotonic() + WITHIN
-        while not (progress.exists() and int(progress.read_text() or 0) >= 1500):
-            assert time.monotonic() < deadline
-            assert generator.poll() is None
-            time.sleep(0.02)
-        server.signal(signal.SIGTERM)
-        server.wait()
-        output, _ = generator.communicate(timeout=WITHIN)
+        with load(f"{server.url}/pool", REQUESTS, progress) as generator:
+            deadline = time.monotonic() + WITHIN
+            while not (progress.exists() and int(progress.read_text() or 0) >= 1500):
+                assert time.monotonic() < deadline
+                assert generator.poll() is None
+                time.sleep(0.02)
+            server.signal(signal.SIGTERM)
+            server.wait()
+            output, _ = generator.communicate(timeout=WITHIN)
         stderr = server.stderr
     summary = json.loads(output)
     assert set(summary["statuses"]) == {"200"}, summary  # no 5xx: nothing hit a closed pool
