@@ -123,3 +123,15 @@ def test_every_action_is_pinned_by_commit(workflow: str) -> None:
     uses = _uses(_lines(WORKFLOWS / workflow))
     assert uses
     assert [use for use in uses if not PINNED.fullmatch(use)] == []
+
+
+def test_the_readme_on_pypi_has_no_relative_links() -> None:
+    """The installed metadata's README links point at the repository, not at local paths."""
+    import re  # noqa: PLC0415
+
+    description = importlib.metadata.metadata("django-lifespan-container")["Description"] or ""
+    if not description:  # newer metadata keeps the README as the message body
+        distribution = importlib.metadata.distribution("django-lifespan-container")
+        description = (distribution.read_text("METADATA") or "").split("\n\n", 1)[-1]
+    assert "## Quick start" in description
+    assert re.findall(r"\]\((?!https?://|#)[^)]+\)", description) == []
