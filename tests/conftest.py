@@ -66,16 +66,6 @@ def connect() -> Iterator[Connect]:
 
 
 @pytest.fixture
-def registry(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Injected functions defined by a test are forgotten after it."""
-    from lifespan_container import injection  # noqa: PLC0415
-
-    registered = list(injection._REGISTRY)
-    monkeypatch.setattr(injection, "_REGISTRY", registered)
-    return registered
-
-
-@pytest.fixture
 def install_container() -> Iterator[Callable[[Any], Any]]:
     """Make a container the process's (``get_runtime()``) for one test; undone after it."""
     from lifespan_container._runtime import Runtime, set_runtime  # noqa: PLC0415

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from lifespan_container import injection
+
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").glob("**/*.md")])
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
@@ -256,7 +258,6 @@ def test_the_readme_quick_start_logs_its_resource_under_uvicorn(tmp_path: Path) 
 
 @pytest.mark.services
 @pytest.mark.asyncio
-@pytest.mark.usefixtures("registry")  # the page's @inject view names this test's container
 async def test_the_sync_views_page_redis_example_warns_nothing(
     redis_url: str, install_container: Callable[[Any], Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -279,6 +280,8 @@ async def test_the_sync_views_page_redis_example_warns_nothing(
     monkeypatch.setitem(sys.modules, "myproject", types.ModuleType("myproject"))
     monkeypatch.setitem(sys.modules, "myproject.containers", module)
     page = (ROOT / "docs" / "how-to" / "sync-views.md").read_text(encoding="utf-8")
+    # The page's @inject view names this test's container: forget it after the test.
+    monkeypatch.setattr(injection, "_REGISTRY", list(injection._REGISTRY))
     views: dict[str, Any] = {}
     exec(compile(_files(page)["myproject/views.py"], "sync-views.md", "exec"), views)  # noqa: S102
     runtime = install_container(Container())

@@ -15,7 +15,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from dependency_injector import containers, providers
 
-from lifespan_container import Provide, inject
+from lifespan_container import Provide, inject, injection
 from lifespan_container._runtime import Runtime, set_runtime
 from lifespan_container.handler import LifespanHandler
 from tests.lifespan_driver import SHUTDOWN_COMPLETE, STARTUP_COMPLETE, Lifespan
@@ -75,8 +75,9 @@ class ValuesContainer(containers.DeclarativeContainer):
 
 
 @pytest.fixture
-def views() -> tuple[Any, Any]:
+def views(monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
     """The two views, defined per test and forgotten after it (they name this container)."""
+    monkeypatch.setattr(injection, "_REGISTRY", list(injection._REGISTRY))
 
     @inject
     def sync_view(
@@ -149,13 +150,16 @@ async def test_an_awaitable_value_from_an_override_is_not_awaited(
 
 
 @pytest.mark.asyncio
-@pytest.mark.usefixtures("registry")
-async def test_a_future_from_an_async_provider_is_still_awaited(runtime: Runtime) -> None:
+async def test_a_future_from_an_async_provider_is_still_awaited(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """What dependency-injector returns for async work (a coroutine or future) is awaited."""
 
     async def make() -> str:
         await asyncio.sleep(0)
         return "made"
+
+    monkeypatch.setattr(injection, "_REGISTRY", list(injection._REGISTRY))
 
     @inject
     async def view(value: Any = Provide[ValuesContainer.singleton]) -> Any:

@@ -262,6 +262,14 @@ class Elsewhere(containers.DeclarativeContainer):
     other = providers.Object("not in the configured container")
 
 
+@pytest.fixture
+def registry(monkeypatch: pytest.MonkeyPatch) -> list[injection.InjectedFunction]:
+    """Injected functions defined by a test are forgotten after it."""
+    registered = list(injection._REGISTRY)
+    monkeypatch.setattr(injection, "_REGISTRY", registered)
+    return registered
+
+
 def test_unknown_provider_is_e101_at_check_and_an_error_at_the_call(
     runtime: Runtime, registry: list[injection.InjectedFunction]
 ) -> None:

@@ -38,6 +38,14 @@ def runtime() -> Iterator[Runtime]:
     set_runtime(previous)
 
 
+@pytest.fixture
+def registry(monkeypatch: pytest.MonkeyPatch) -> list[injection.InjectedFunction]:
+    """Injected functions defined by a test are forgotten after it."""
+    registered = list(injection._REGISTRY)
+    monkeypatch.setattr(injection, "_REGISTRY", registered)
+    return registered
+
+
 def test_typed_and_required_configuration_options_are_providers(
     runtime: Runtime, registry: list[injection.InjectedFunction]
 ) -> None:
