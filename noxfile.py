@@ -138,7 +138,7 @@ def tests(session: nox.Session, django: str) -> None:
 PACKAGE_TESTS = [
     "-m",
     "not services and not server and not load and not slow",
-    "--ignore=tests/test_pytest_plugin.py",
+    "--ignore=tests/integration/test_pytest_plugin.py",
 ]
 
 

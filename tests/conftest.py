@@ -5,10 +5,16 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import pytest
 from django.dispatch import Signal
+
+from tests.clock import LoopClock
+from tests.resources import Journal
+
+if TYPE_CHECKING:
+    from lifespan_container.injection import InjectedFunction
 
 pytest_plugins = ["pytester"]
 
@@ -80,3 +86,35 @@ def install_container() -> Iterator[Callable[[Any], Any]]:
     yield install
     if previous:
         set_runtime(previous[0])
+
+
+@pytest.fixture
+def journal() -> Journal:
+    """The record of what the test's resources did, in order."""
+    return Journal()
+
+
+@pytest.fixture
+def clock() -> Iterator[LoopClock]:
+    """The event loop's clock, moved past a time limit by the test (see tests/clock.py)."""
+    moved = LoopClock()
+    yield moved
+    moved.restore()
+
+
+Registry: TypeAlias = "list[InjectedFunction]"
+
+
+@pytest.fixture
+def registry(monkeypatch: pytest.MonkeyPatch) -> Registry:
+    """The ``@inject`` registry for one test: what the test decorates is forgotten after it.
+
+    ``@inject`` keeps every function it decorates (for the system checks), so a view
+    a test defines would otherwise be checked, and resolved again, in every later
+    test. The one place the tests reach the library's private registry.
+    """
+    from lifespan_container import injection  # noqa: PLC0415
+
+    registered = list(injection._REGISTRY)
+    monkeypatch.setattr(injection, "_REGISTRY", registered)
+    return registered

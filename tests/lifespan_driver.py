@@ -29,7 +29,14 @@ class Lifespan:
         self.communicator = ApplicationCommunicator(app, lifespan_scope(state))
 
     async def ask(self, message: dict[str, Any]) -> dict[str, Any]:
+        await self.send(message)
+        return await self.answer()
+
+    async def send(self, message: dict[str, Any]) -> None:
+        """Send ``message`` without waiting for the answer (read it with :meth:`answer`)."""
         await self.communicator.send_input(message)
+
+    async def answer(self) -> dict[str, Any]:
         answer: dict[str, Any] = await self.communicator.receive_output(WAIT)
         return answer
 

@@ -1,4 +1,4 @@
-"""Resources for the tests that record what they do, in order."""
+"""Resources for the tests that record what they do, in order, and containers of them."""
 
 from __future__ import annotations
 
@@ -6,6 +6,21 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
+
+from dependency_injector import containers, providers
+
+
+def container(**members: providers.Provider[Any]) -> containers.DynamicContainer:
+    """A container made of ``members``, for a test that needs no container class."""
+    built = containers.DynamicContainer()
+    for name, provider in members.items():
+        setattr(built, name, provider)
+    return built
+
+
+def assert_all_closed(built: containers.Container) -> None:
+    for provider in built.traverse(types=[providers.Resource]):
+        assert not provider.initialized, provider
 
 
 class Journal:

@@ -15,7 +15,7 @@ from lifespan_container._runtime import Runtime, current_runtime, set_runtime
 from lifespan_container.exceptions import ResourcesNotStartedError, StartupFailedError
 from lifespan_container.testing import lifespan
 from tests.containers import Container
-from tests.test_pytest_plugin import inner, run  # noqa: F401 (the pytester fixture)
+from tests.integration.test_pytest_plugin import inner, run  # noqa: F401 (the pytester fixture)
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ from dependency_injector import containers, providers
 
 from lifespan_container.health import health_check
 from tests.project.events import read, record
-from tests.servers import ROOT, SIGTERM, free_port, gunicorn, project_env, serve, uvicorn
+from tests.servers.process import ROOT, SIGTERM, free_port, gunicorn, project_env, serve, uvicorn
 
 pytestmark = pytest.mark.server
 
@@ -193,7 +194,9 @@ def test_a_check_calling_sys_exit_leaves_uvicorn_serving(tmp_path: Path) -> None
     every probe is answered, then SIGTERM runs the lifespan shutdown as usual.
     """
     events = tmp_path / "events.log"
-    variables = project_env(events, LC_CONTAINER="tests.test_probes_server.ExitingCheckContainer")
+    variables = project_env(
+        events, LC_CONTAINER="tests.servers.test_probes_server.ExitingCheckContainer"
+    )
 
     def checked() -> int:
         return [e for _, e in read(events)].count("check exits")
@@ -242,7 +245,10 @@ def test_resources_check_passes_against_the_local_postgres_and_redis(
     result = manage_resources("--check", LC_DATABASE_URL=postgres_dsn, LC_REDIS_URL=redis_url)
     assert result.returncode == 0, result.stderr
     rows = {line.split()[0]: line.split() for line in result.stdout.splitlines() if line.strip()}
-    assert rows["pool"][1:4] == ["ok", rows["pool"][2], "ms"]
+    # The health check table's row: resource, status, latency ("12.3 ms"), check.
+    assert rows["pool"][1] == "ok"
+    assert re.fullmatch(r"\d+\.\d", rows["pool"][2]), rows["pool"]
+    assert rows["pool"][3] == "ms"
     assert "psycopg_pool.AsyncConnectionPool: SELECT 1" in result.stdout
     assert "redis.asyncio.Redis: PING" in result.stdout
     assert rows["redis"][1] == "ok"

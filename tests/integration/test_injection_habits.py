@@ -13,11 +13,12 @@ from django.core.management import call_command
 from django.test import RequestFactory
 from pytest_django.fixtures import Settings as SettingsWrapper
 
-from lifespan_container import Provide, inject, injection
+from lifespan_container import Provide, inject
 from lifespan_container._runtime import Runtime, set_runtime
 from lifespan_container.checks import check_injections, refuse_foreign_views
 from lifespan_container.exceptions import InjectionError
 from lifespan_container.testing import lifespan_client, override
+from tests.conftest import Registry
 
 
 class Typed(containers.DeclarativeContainer):
@@ -38,16 +39,8 @@ def runtime() -> Iterator[Runtime]:
     set_runtime(previous)
 
 
-@pytest.fixture
-def registry(monkeypatch: pytest.MonkeyPatch) -> list[injection.InjectedFunction]:
-    """Injected functions defined by a test are forgotten after it."""
-    registered = list(injection._REGISTRY)
-    monkeypatch.setattr(injection, "_REGISTRY", registered)
-    return registered
-
-
 def test_typed_and_required_configuration_options_are_providers(
-    runtime: Runtime, registry: list[injection.InjectedFunction]
+    runtime: Runtime, registry: Registry
 ) -> None:
     """``.as_int()``, ``.as_float()``, ``.as_(f)``, ``.required()`` pass the check and inject."""
 
@@ -67,7 +60,7 @@ def test_typed_and_required_configuration_options_are_providers(
 
 
 def test_a_test_override_of_an_option_reaches_typed_markers(
-    runtime: Runtime, registry: list[injection.InjectedFunction]
+    runtime: Runtime, registry: Registry
 ) -> None:
     """``override(Container.config.port, "9090")`` is what ``.as_int()`` converts, then undone."""
 
@@ -82,7 +75,7 @@ def test_a_test_override_of_an_option_reaches_typed_markers(
 
 
 def test_a_required_option_without_a_value_fails_at_the_call(
-    runtime: Runtime, registry: list[injection.InjectedFunction]
+    runtime: Runtime, registry: Registry
 ) -> None:
     """dependency-injector's own error names the undefined option; no ``None`` is passed."""
 
@@ -95,7 +88,7 @@ def test_a_required_option_without_a_value_fails_at_the_call(
 
 
 def test_e101_suggests_the_closest_providers_of_the_users_container(
-    runtime: Runtime, registry: list[injection.InjectedFunction]
+    runtime: Runtime, registry: Registry
 ) -> None:
     """A misspelt name is answered with the container's own providers, closest first."""
 
@@ -113,7 +106,7 @@ def test_e101_suggests_the_closest_providers_of_the_users_container(
 
 
 def test_e101_for_an_empty_container_says_it_declares_nothing(
-    registry: list[injection.InjectedFunction],
+    registry: Registry,
 ) -> None:
     class Empty(containers.DeclarativeContainer):
         pass
@@ -221,7 +214,7 @@ class TwoConfigs(containers.DeclarativeContainer):
 
 
 def test_two_unnamed_configurations_are_told_apart(
-    registry: list[injection.InjectedFunction],
+    registry: Registry,
 ) -> None:
     """``Container.weather.x.required()`` reads ``weather``, not the first ``config``."""
     container = TwoConfigs()
@@ -243,9 +236,7 @@ def test_two_unnamed_configurations_are_told_apart(
         set_runtime(previous)
 
 
-def test_a_required_option_only_a_marker_uses_is_e012(
-    runtime: Runtime, registry: list[injection.InjectedFunction]
-) -> None:
+def test_a_required_option_only_a_marker_uses_is_e012(runtime: Runtime, registry: Registry) -> None:
     """Not declared by any provider: the check still finds the view's required option."""
 
     @inject
@@ -259,7 +250,7 @@ def test_a_required_option_only_a_marker_uses_is_e012(
 
 
 def test_override_of_a_typed_or_required_option_sets_the_option(
-    runtime: Runtime, registry: list[injection.InjectedFunction]
+    runtime: Runtime, registry: Registry
 ) -> None:
     """``override(Container.config.port.as_int(), "1")`` overrides ``config.port`` itself."""
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import ROOT, serve
+from tests.servers.process import ROOT, serve
 
 pytestmark = pytest.mark.server
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DOCS_PROJECT = ROOT / "tests" / "docs_project"
 RECIPE = re.compile(r"^```python\n# test file: (\S+)\n(.*?)^```", re.DOTALL | re.MULTILINE)
 RECIPES = RECIPE.findall((ROOT / "docs" / "how-to" / "testing.md").read_text(encoding="utf-8"))

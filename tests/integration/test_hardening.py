@@ -22,8 +22,8 @@ from lifespan_container.exceptions import StartupFailedError
 from lifespan_container.handler import LifespanHandler
 from lifespan_container.testing import lifespan
 from tests.cyclic_containers import PairCycle, SelfCycle
+from tests.integration.test_pytest_plugin import ROOT
 from tests.lifespan_driver import Lifespan
-from tests.test_pytest_plugin import ROOT
 
 PASSWORD = "hunter2"  # noqa: S105 (what must never be shown)
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from lifespan_container import injection
+from tests.conftest import Registry
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").glob("**/*.md")])
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
 
@@ -228,7 +228,7 @@ def test_the_readme_quick_start_logs_its_resource_under_uvicorn(tmp_path: Path) 
     import subprocess  # noqa: PLC0415
     import sys  # noqa: PLC0415
 
-    from tests.servers import serve  # noqa: PLC0415
+    from tests.servers.process import serve  # noqa: PLC0415
 
     files = _files(_section((ROOT / "README.md").read_text(encoding="utf-8"), "## Quick start"))
     project = tmp_path / "project"
@@ -259,7 +259,10 @@ def test_the_readme_quick_start_logs_its_resource_under_uvicorn(tmp_path: Path) 
 @pytest.mark.services
 @pytest.mark.asyncio
 async def test_the_sync_views_page_redis_example_warns_nothing(
-    redis_url: str, install_container: Callable[[Any], Any], monkeypatch: pytest.MonkeyPatch
+    redis_url: str,
+    install_container: Callable[[Any], Any],
+    monkeypatch: pytest.MonkeyPatch,
+    registry: Registry,
 ) -> None:
     """The sync view runs its Redis commands on the serving loop, under filterwarnings=error."""
     import sys  # noqa: PLC0415
@@ -280,8 +283,7 @@ async def test_the_sync_views_page_redis_example_warns_nothing(
     monkeypatch.setitem(sys.modules, "myproject", types.ModuleType("myproject"))
     monkeypatch.setitem(sys.modules, "myproject.containers", module)
     page = (ROOT / "docs" / "how-to" / "sync-views.md").read_text(encoding="utf-8")
-    # The page's @inject view names this test's container: forget it after the test.
-    monkeypatch.setattr(injection, "_REGISTRY", list(injection._REGISTRY))
+    # The page's @inject view names this test's container: `registry` forgets it after.
     views: dict[str, Any] = {}
     exec(compile(_files(page)["myproject/views.py"], "sync-views.md", "exec"), views)  # noqa: S102
     runtime = install_container(Container())

@@ -19,9 +19,12 @@ from lifespan_container.exceptions import (
 )
 from lifespan_container.handler import LifespanHandler
 from lifespan_container.signals import asgi_shutdown, asgi_startup
+from tests.clock import LoopClock, until
 from tests.conftest import Connect
 from tests.lifespan_driver import (
+    SHUTDOWN,
     SHUTDOWN_COMPLETE,
+    STARTUP,
     STARTUP_COMPLETE,
     WAIT,
     Lifespan,
@@ -30,12 +33,15 @@ from tests.lifespan_driver import (
 pytestmark = pytest.mark.asyncio
 
 calls: list[tuple[str, dict[str, Any]]] = []
+failed: list[str] = []
+"""The failing receivers below that ran (and raised)."""
 never = asyncio.Event  # instantiated per test: an event that nobody sets
 
 
 @pytest.fixture(autouse=True)
 def _clear_calls() -> None:
     calls.clear()
+    failed.clear()
 
 
 @pytest.fixture
@@ -62,10 +68,12 @@ def record_sync(**kwargs: Any) -> None:
 
 
 async def fail_async(**kwargs: Any) -> None:
+    failed.append("fail_async")
     raise RuntimeError("warm-up failed")
 
 
 def fail_sync(**kwargs: Any) -> None:
+    failed.append("fail_sync")
     raise ValueError("bad config")
 
 
@@ -127,9 +135,7 @@ async def test_failing_startup_receiver_sends_startup_failed_then_raises(
 
     assert await lifespan.startup() == {
         "type": "lifespan.startup.failed",
-        "message": (
-            f"Startup failed: receiver 'tests.test_handler.{receiver.__name__}' raised {error}."
-        ),
+        "message": f"Startup failed: receiver '{__name__}.{receiver.__name__}' raised {error}.",
     }
     with pytest.raises(StartupFailedError) as raised:
         await lifespan.finish()
@@ -140,10 +146,10 @@ async def test_failing_startup_receiver_sends_startup_failed_then_raises(
 
 
 async def test_startup_receiver_that_never_finishes_times_out(
-    app: LifespanHandler, connect: Connect, settings: SettingsWrapper
+    app: LifespanHandler, connect: Connect, settings: SettingsWrapper, clock: LoopClock
 ) -> None:
     """A hung startup becomes `startup.failed` naming what it was still waiting for."""
-    set_timeouts(settings, startup=0.05)
+    set_timeouts(settings, startup=10)
     event = never()
     finished: list[str] = []
 
@@ -157,12 +163,15 @@ async def test_startup_receiver_that_never_finishes_times_out(
     connect(asgi_startup, quick)
     lifespan = Lifespan(app)
 
-    assert await lifespan.startup() == {
+    await lifespan.send(STARTUP)
+    await until(lambda: finished == ["quick"], "the quick receiver finished")
+    clock.advance(10)
+    assert await lifespan.answer() == {
         "type": "lifespan.startup.failed",
         "message": (
-            "Startup failed: receiver "
-            "'tests.test_handler.test_startup_receiver_that_never_finishes_times_out.<locals>.hang'"
-            ' did not finish within LIFESPAN_CONTAINER["STARTUP_TIMEOUT"] (0.05 s).'
+            f"Startup failed: receiver '{__name__}."
+            "test_startup_receiver_that_never_finishes_times_out.<locals>.hang'"
+            ' did not finish within LIFESPAN_CONTAINER["STARTUP_TIMEOUT"] (10 s).'
         ),
     }
     with pytest.raises(StartupFailedError):
@@ -171,13 +180,13 @@ async def test_startup_receiver_that_never_finishes_times_out(
 
 
 async def test_shutdown_receiver_that_never_finishes_times_out(
-    app: LifespanHandler, connect: Connect, settings: SettingsWrapper
+    app: LifespanHandler, connect: Connect, settings: SettingsWrapper, clock: LoopClock
 ) -> None:
     """A hung receiver is cut off at half the shutdown time; the others' results stay.
 
     The other receivers run, and a failure among them is reported with the hang.
     """
-    set_timeouts(settings, shutdown=0.1)
+    set_timeouts(settings, shutdown=20)
     event = never()
 
     async def hang(**kwargs: Any) -> None:
@@ -189,14 +198,17 @@ async def test_shutdown_receiver_that_never_finishes_times_out(
     lifespan = Lifespan(app)
     assert await lifespan.startup() == STARTUP_COMPLETE
 
-    assert await lifespan.shutdown() == {
+    await lifespan.send(SHUTDOWN)
+    await until(lambda: len(calls) == 1 and failed == ["fail_async"], "the other receivers ran")
+    clock.advance(10)  # half of SHUTDOWN_TIMEOUT: the receivers' share
+    assert await lifespan.answer() == {
         "type": "lifespan.shutdown.failed",
         "message": (
-            "Shutdown finished with errors: receiver "
-            "'tests.test_handler.test_shutdown_receiver_that_never_finishes_times_out.<locals>"
-            ".hang' did not finish within 0.05 s, half of "
-            'LIFESPAN_CONTAINER["SHUTDOWN_TIMEOUT"] (0.1 s); '
-            "receiver 'tests.test_handler.fail_async' raised RuntimeError: warm-up failed."
+            f"Shutdown finished with errors: receiver '{__name__}."
+            "test_shutdown_receiver_that_never_finishes_times_out.<locals>"
+            ".hang' did not finish within 10 s, half of "
+            'LIFESPAN_CONTAINER["SHUTDOWN_TIMEOUT"] (20 s); '
+            f"receiver '{__name__}.fail_async' raised RuntimeError: warm-up failed."
         ),
     }
     with pytest.raises(ShutdownFailedError):
@@ -218,8 +230,8 @@ async def test_failing_shutdown_receivers_are_all_reported(
         "type": "lifespan.shutdown.failed",
         "message": (
             "Shutdown finished with errors: "
-            "receiver 'tests.test_handler.fail_sync' raised ValueError: bad config; "
-            "receiver 'tests.test_handler.fail_async' raised RuntimeError: warm-up failed."
+            f"receiver '{__name__}.fail_sync' raised ValueError: bad config; "
+            f"receiver '{__name__}.fail_async' raised RuntimeError: warm-up failed."
         ),
     }
     with pytest.raises(ShutdownFailedError):

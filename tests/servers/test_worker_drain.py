@@ -15,7 +15,7 @@ import pytest
 
 from tests.drain_project.containers import POOL_SIZE
 from tests.drain_project.urls import QUERY_SECONDS
-from tests.servers import Server, python_module, serve
+from tests.servers.process import Server, python_module, serve
 
 WORKERS = 2
 GRACEFUL_TIMEOUT = 3  # below QUERY_SECONDS: the master kills what is still running after it

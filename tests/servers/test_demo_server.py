@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.servers import ROOT, serve
+from tests.servers.process import ROOT, serve
 
 pytestmark = pytest.mark.server
 

@@ -27,7 +27,7 @@ from lifespan_container.handler import LifespanHandler
 from lifespan_container.health import default_check, health_check, run_checks
 from lifespan_container.lifecycle import ResourceLifecycle
 from lifespan_container.testing import lifespan_client
-from tests.servers import free_port
+from tests.servers.process import free_port
 
 Install = Callable[[Any], Runtime]
 
@@ -301,7 +301,7 @@ def test_resources_lists_the_check_each_resource_gets_or_none(
         "redis": "redis.Redis: PING",
         "client": unknown,
         "anything": unknown,
-        "declared": "tests.test_health_defaults.declared_check",
+        "declared": "tests.services.test_health_defaults.declared_check",
     }
     out = io.StringIO()
     call_command("resources", stdout=out)

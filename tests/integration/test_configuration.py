@@ -13,7 +13,7 @@ from pytest_django.fixtures import Settings as SettingsWrapper
 
 from lifespan_container.conf import problems
 from lifespan_container.configuration import configuration_problems, fill_configuration
-from tests.test_pytest_plugin import ROOT, inner, run  # noqa: F401 (the pytester fixture)
+from tests.integration.test_pytest_plugin import ROOT, inner, run  # noqa: F401 (the pytester fixture)
 
 
 class Configured(containers.DeclarativeContainer):
@@ -26,7 +26,7 @@ class Configured(containers.DeclarativeContainer):
 
 def made(settings: SettingsWrapper, configuration: object = None) -> Any:
     settings.LIFESPAN_CONTAINER = {
-        "CONTAINER": "tests.test_configuration.Configured",
+        "CONTAINER": "tests.integration.test_configuration.Configured",
         "CONFIGURATION": configuration,
     }
     container = Configured()

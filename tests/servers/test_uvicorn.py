@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from tests.project.events import read
-from tests.servers import SIGTERM, serve, uvicorn
-from tests.servers import project_env as env
+from tests.servers.process import SIGTERM, serve, uvicorn
+from tests.servers.process import project_env as env
 
 pytestmark = pytest.mark.server
 

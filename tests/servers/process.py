@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # Bounds for the test harness itself (how long a server may take to come up or exit);
 # never an expectation about speed.
 START_WITHIN = 30.0

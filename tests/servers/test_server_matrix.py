@@ -18,8 +18,8 @@ import httpx
 import pytest
 
 from tests.project.events import read
-from tests.servers import DAPHNE, SERVERS, Server, gunicorn, serve
-from tests.servers import project_env as env
+from tests.servers.process import DAPHNE, ROOT, SERVERS, Server, gunicorn, serve
+from tests.servers.process import project_env as env
 
 pytestmark = pytest.mark.server
 
@@ -210,7 +210,7 @@ def test_the_matrix_covers_every_server() -> None:
 
 def test_the_docs_table_is_this_suites_results() -> None:
     """docs/explanation/servers.md shows what these tests assert, row by row."""
-    page = (Path(__file__).parent.parent / "docs" / "explanation" / "servers.md").read_text()
+    page = (ROOT / "docs" / "explanation" / "servers.md").read_text()
     rows = {}
     for line in page.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]

@@ -27,6 +27,7 @@ from lifespan_container.exceptions import (
 )
 from lifespan_container.handler import LifespanHandler
 from tests import views
+from tests.conftest import Registry
 from tests.containers import Container
 from tests.lifespan_driver import SHUTDOWN_COMPLETE, STARTUP_COMPLETE, Lifespan
 from tests.upstream import Upstream
@@ -262,18 +263,11 @@ class Elsewhere(containers.DeclarativeContainer):
     other = providers.Object("not in the configured container")
 
 
-@pytest.fixture
-def registry(monkeypatch: pytest.MonkeyPatch) -> list[injection.InjectedFunction]:
-    """Injected functions defined by a test are forgotten after it."""
-    registered = list(injection._REGISTRY)
-    monkeypatch.setattr(injection, "_REGISTRY", registered)
-    return registered
-
-
 def test_unknown_provider_is_e101_at_check_and_an_error_at_the_call(
-    runtime: Runtime, registry: list[injection.InjectedFunction]
+    runtime: Runtime, registry: Registry
 ) -> None:
     """A marker naming a provider the container lacks: the check and the call both say so."""
+    registry.clear()  # the check sees this test's two functions, whatever others decorated
 
     @inject
     def stray(request: Any, other: str = Provide[Elsewhere.other]) -> str:
@@ -307,7 +301,29 @@ def test_routed_view_with_markers_but_no_inject_is_e102(settings: SettingsWrappe
         call_command("check")
 
 
-def test_the_project_views_pass_the_checks() -> None:
+PROJECT_VIEWS = [
+    "tests.views.ClassBased.get",
+    "tests.views.DRFAPIView.get",
+    "tests.views.DRFViewSet.greeting",
+    "tests.views.DRFViewSet.list",
+    "tests.views.Redirect.get_redirect_url",
+    "tests.views.SyncClassBased.get",
+    "tests.views.async_function",
+    "tests.views.by_name",
+    "tests.views.configuration",
+    "tests.views.database_now",
+    "tests.views.drf_function",
+    "tests.views.factory",
+    "tests.views.sync_bridge",
+    "tests.views.sync_function",
+    "tests.views.users",
+]
+
+
+def test_the_project_views_pass_the_checks(registry: Registry) -> None:
+    """Checked are exactly the project's @inject views (not what other tests decorated)."""
+    registry[:] = [spec for spec in registry if spec.module == views.__name__]
+    assert sorted(spec.where for spec in registry) == PROJECT_VIEWS
     assert check_injections() == []
 
 
@@ -325,7 +341,7 @@ def test_markers_describe_themselves() -> None:
 
 
 def test_without_a_container_inject_says_how_to_configure_one(
-    registry: list[injection.InjectedFunction],
+    registry: Registry,
 ) -> None:
     @inject
     def view(greeting: str = Provide[Container.greeting]) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.servers import SERVERS, Server, serve
+from tests.servers.process import ROOT, SERVERS, Server, serve
 
 pytestmark = [pytest.mark.server, pytest.mark.services, pytest.mark.load]
 
@@ -65,7 +65,7 @@ def wait_for_pools(server: Server, dsn: str, name: str) -> None:
 @contextlib.contextmanager
 def load(url: str, total: int, progress: Path | None = None) -> Iterator[subprocess.Popen[str]]:
     """The load generator as a process, stopped and reaped even when the test fails."""
-    argv = [sys.executable, str(Path(__file__).parent / "loadgen.py"), url, str(total)]
+    argv = [sys.executable, str(ROOT / "tests" / "loadgen.py"), url, str(total)]
     argv += [str(CONCURRENCY), *([str(progress)] if progress else [])]
     with subprocess.Popen(argv, stdout=subprocess.PIPE, text=True) as generator:
         try:

@@ -188,7 +188,7 @@ def test_resources_check_opens_checks_and_names_each_failing_resource(
     rows = [line.split() for line in out.getvalue().splitlines()]
     stages = {row[1]: row[0] for row in rows if row and row[0].isdigit()}
     assert stages == {"base": "1", "middle": "2", "top": "3"}  # through the inline Factory
-    assert "tests.test_runner.top_is_unhealthy" in out.getvalue()
+    assert "tests.integration.test_runner.top_is_unhealthy" in out.getvalue()
 
     out = io.StringIO()
     with pytest.raises(CommandError) as raised:

@@ -33,7 +33,7 @@ from tests.matrix_project.matrix import (
     connection_name,
     counter_key,
 )
-from tests.servers import SIGTERM, Server, serve
+from tests.servers.process import SIGTERM, Server, serve
 
 pytestmark = [pytest.mark.server, pytest.mark.services]
 

@@ -24,7 +24,7 @@ from lifespan_container.workers import (
     lifespan_mode,
 )
 from tests.project.events import read
-from tests.servers import ROOT, serve
+from tests.servers.process import ROOT, serve
 
 
 def test_the_worker_picks_the_lifespan_mode_from_the_application() -> None:

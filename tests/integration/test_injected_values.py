@@ -15,9 +15,10 @@ import pytest
 from asgiref.sync import sync_to_async
 from dependency_injector import containers, providers
 
-from lifespan_container import Provide, inject, injection
+from lifespan_container import Provide, inject
 from lifespan_container._runtime import Runtime, set_runtime
 from lifespan_container.handler import LifespanHandler
+from tests.conftest import Registry
 from tests.lifespan_driver import SHUTDOWN_COMPLETE, STARTUP_COMPLETE, Lifespan
 
 
@@ -75,9 +76,8 @@ class ValuesContainer(containers.DeclarativeContainer):
 
 
 @pytest.fixture
-def views(monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
+def views(registry: Registry) -> tuple[Any, Any]:
     """The two views, defined per test and forgotten after it (they name this container)."""
-    monkeypatch.setattr(injection, "_REGISTRY", list(injection._REGISTRY))
 
     @inject
     def sync_view(
@@ -151,15 +151,13 @@ async def test_an_awaitable_value_from_an_override_is_not_awaited(
 
 @pytest.mark.asyncio
 async def test_a_future_from_an_async_provider_is_still_awaited(
-    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+    runtime: Runtime, registry: Registry
 ) -> None:
     """What dependency-injector returns for async work (a coroutine or future) is awaited."""
 
     async def make() -> str:
         await asyncio.sleep(0)
         return "made"
-
-    monkeypatch.setattr(injection, "_REGISTRY", list(injection._REGISTRY))
 
     @inject
     async def view(value: Any = Provide[ValuesContainer.singleton]) -> Any:

@@ -157,7 +157,7 @@ async def test_health_names_the_failing_resource_and_hides_details_unless_debug(
         settings.DEBUG = True
         _, body = await status(http, "/health/")
         assert body["resources"]["flaky"]["error"] == "ConnectionError: redis down"
-        assert body["resources"]["flaky"]["check"] == "tests.test_probes.flaky_check"
+        assert body["resources"]["flaky"]["check"] == "tests.integration.test_probes.flaky_check"
         assert body["resources"]["unchecked"]["check"] is None
     assert await lifespan.shutdown() == SHUTDOWN_COMPLETE
 
@@ -220,7 +220,7 @@ async def test_a_hanging_check_is_cut_off_by_its_timeout_and_the_others_still_re
     assert results["fine"] == CheckResult(
         "fine",
         "failing",
-        "tests.test_probes.test_a_hanging_check_is_cut_off_by_its_timeout_and_the_others_still_report.<locals>.returns_false",
+        "tests.integration.test_probes.test_a_hanging_check_is_cut_off_by_its_timeout_and_the_others_still_report.<locals>.returns_false",
         results["fine"].latency,
         "the check returned False",
     )
@@ -281,8 +281,8 @@ async def test_checks_declared_on_container_classes_apply_to_their_instances() -
     finally:
         await lifecycle.stop(5)
     assert results == {
-        "infra.db": ("ok", "tests.test_probes.db_check"),
-        "top": ("ok", "tests.test_probes.top_check"),
+        "infra.db": ("ok", "tests.integration.test_probes.db_check"),
+        "top": ("ok", "tests.integration.test_probes.top_check"),
     }
 
 

@@ -1,0 +1,1 @@
+"""The docs, the tutorial and the README examples, run as written."""

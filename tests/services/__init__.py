@@ -1,0 +1,1 @@
+"""Tests whose point is the real PostgreSQL and Redis (marker ``services``)."""
