@@ -26,7 +26,8 @@ from dependency_injector.wiring import Provide as DIProvide
 from dependency_injector.wiring import inject as di_inject
 
 from lifespan_container import Provide, inject
-from lifespan_container._runtime import Runtime, set_runtime
+from lifespan_container.runtime import Runtime
+from lifespan_container.testing import use_container
 
 
 class Client:
@@ -150,10 +151,14 @@ async def compare(
 
 
 async def main(rounds: int, calls: int) -> None:
-    global HTTP, FILES
     container = Container()
-    runtime = Runtime(container)
-    set_runtime(runtime)
+    with use_container(container) as runtime:
+        await measure(runtime, container, rounds, calls)
+
+
+async def measure(runtime: Runtime, container: Container, rounds: int, calls: int) -> None:
+    """Open the resources, check every view gives a client, then compare them."""
+    global HTTP, FILES
     assert runtime.lifecycle is not None
     assert await runtime.lifecycle.start() == []
     HTTP, FILES = container.http(), container.files()

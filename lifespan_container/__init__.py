@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0.dev0"
 
 if TYPE_CHECKING:
-    from lifespan_container._runtime import get_container
     from lifespan_container.injection import Provide, inject
+    from lifespan_container.runtime import get_container
     from lifespan_container.state import lifespan_state
 
 __all__ = ["Provide", "get_container", "inject", "lifespan_state"]
@@ -23,7 +23,7 @@ __all__ = ["Provide", "get_container", "inject", "lifespan_state"]
 _HOMES = {
     "Provide": "lifespan_container.injection",
     "inject": "lifespan_container.injection",
-    "get_container": "lifespan_container._runtime",
+    "get_container": "lifespan_container.runtime",
     "lifespan_state": "lifespan_container.state",
 }
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+import traceback
 from typing import Final
 
 MASK: Final = "****"
@@ -91,3 +92,20 @@ def get_logger(name: str) -> logging.Logger:
     if _FILTER not in logger.filters:
         logger.addFilter(_FILTER)
     return logger
+
+
+def where_raised(error: BaseException, *, skip: tuple[str, ...] = (), line: bool = False) -> str:
+    """`` at file:line`` of the innermost frame that raised ``error``, or ``""``.
+
+    Frames whose file name contains one of ``skip`` are passed over (to point at
+    the user's code rather than a framework's); ``line`` adds the source line.
+    """
+    frames = [
+        frame
+        for frame in traceback.extract_tb(error.__traceback__)
+        if not any(part in frame.filename for part in skip)
+    ]
+    if not frames:
+        return ""
+    frame = frames[-1]
+    return f" at {frame.filename}:{frame.lineno}" + (f" ({frame.line})" if line else "")

@@ -1,140 +1,109 @@
-"""The container of this process: loaded once from settings, with its lifecycle."""
+"""The runtime of this process: its container, loaded once from settings, with its lifespan.
+
+Public through :mod:`lifespan_container.runtime`. The Django layer's advice for
+the engine's errors (which servers send the lifespan, which test clients keep
+one event loop) is given here, where the lifecycle is made.
+"""
 
 from __future__ import annotations
 
 import functools
-import traceback
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Final
 
 from dependency_injector import containers, providers
 from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
-from django.utils.module_loading import import_string
 
-from lifespan_container._redact import describe_error, redact
-from lifespan_container.conf import SETTING, Problem, problems, raw
+from lifespan_container._configuration import fill_configuration
+from lifespan_container._settings import SETTING, load_container_class, raw, setting_problems
+from lifespan_container.engine.graph import provider_paths
+from lifespan_container.engine.guard import Advice
+from lifespan_container.engine.lifecycle import ResourceLifecycle
+from lifespan_container.engine.lifespan import Lifespan, Phase
 from lifespan_container.exceptions import LifespanContainerError
-from lifespan_container.lifecycle import ResourceLifecycle, provider_paths
 from lifespan_container.signals import send_resource_event
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["Runtime", "get_container", "get_runtime"]
 
 APP = "lifespan_container"
 
-Phase = Literal["idle", "starting", "serving", "stopping", "stopped"]
-"""Where this process is in its lifespan: ``idle`` until a lifespan startup begins."""
-
-_current: Runtime | None = None
-"""The runtime of this process; read on every injected call, so kept in a global."""
-
-
-def setting_problems() -> list[Problem]:
-    """Everything wrong with ``LIFESPAN_CONTAINER``: its shape, timeouts and container."""
-    return [*problems(), *container_problems()]
-
-
-def container_problems() -> list[Problem]:
-    """What is wrong with ``LIFESPAN_CONTAINER["CONTAINER"]`` (empty when it loads)."""
-    value = raw()
-    if not isinstance(value, dict):
-        return []  # reported by conf.problems() as E001
-    if "CONTAINER" not in value:
-        return [
-            Problem(
-                "lifespan_container.E005",
-                f'settings.{SETTING}["CONTAINER"] is not set.',
-                "Set it to the dotted path of your container class, e.g. "
-                '"myproject.containers.Container", or to None to use only the lifespan '
-                "signals.",
-            )
-        ]
-    path = value["CONTAINER"]
-    if path is None:
-        return []
-    try:
-        load_container_class(path)
-    except ContainerSettingError as exc:
-        return [exc.problem]
-    return []
+ADVICE: Final = Advice(
+    not_open=(
+        "Serve the project with an ASGI server that sends the lifespan (uvicorn with "
+        "--lifespan on, not --lifespan off; gunicorn with uvicorn's worker, hypercorn, "
+        "granian; daphne and WSGI runserver send none); in development, use `python "
+        "manage.py runasgi`. In tests, run the code inside "
+        "lifespan_container.testing.lifespan() or override the provider."
+    ),
+    wrong_loop=(
+        "Django's sync test Client and WSGI runserver run each async view in a new event "
+        "loop: use django.test.AsyncClient or the httpx client from "
+        "lifespan_container.testing, or override the provider in the test; serve with an "
+        "ASGI server that sends the lifespan."
+    ),
+    wrong_thread=(
+        "Such a thread is a sync view's under WSGI runserver or Django's sync test Client, "
+        "or a thread of your own. Under an ASGI server, sync views run in threads that "
+        "can: call the resource there through asgiref.sync.async_to_sync. In tests, use "
+        "django.test.AsyncClient or override the provider."
+    ),
+    already_open=(
+        "In tests, nest neither lifespan() nor lifespan_client() inside the `lifespan` "
+        "fixture (use its asgi_client), nor two lifespans in one test."
+    ),
+)
+"""What to do, added to the engine's errors: Django's servers and test clients."""
 
 
-class ContainerSettingError(ImproperlyConfigured):
-    """``LIFESPAN_CONTAINER["CONTAINER"]`` does not name a container class."""
+class _Process:
+    """The runtime of this process, and who wants to know when it is swapped."""
 
-    def __init__(self, problem: Problem) -> None:
-        super().__init__(str(problem))
-        self.problem = problem
-
-
-def load_container_class(path: object) -> type[containers.DeclarativeContainer]:
-    """Import the container class named by ``path``, or raise ``ContainerSettingError``."""
-    setting = f'settings.{SETTING}["CONTAINER"]'
-    example = 'e.g. "myproject.containers.Container"'
-    if not isinstance(path, str):
-        raise ContainerSettingError(
-            Problem(
-                "lifespan_container.E006",
-                f"{setting} must be a dotted path string, not {type(path).__name__}.",
-                f"Write the dotted path of your container class as a string, {example}.",
-            )
-        )
-    try:
-        loaded: object = import_string(path)
-    except ImportError as exc:
-        raise ContainerSettingError(
-            Problem(
-                "lifespan_container.E006",
-                f"{setting} = {path!r} cannot be imported: {redact(str(exc))}",
-                f"Check the module and class name ({example}); the module must be "
-                "importable from the project.",
-            )
-        ) from exc
-    except Exception as exc:
-        raise ContainerSettingError(
-            Problem(
-                "lifespan_container.E006",
-                f"{setting} = {path!r} cannot be imported: importing it raised "
-                f"{describe_error(exc)}{_where(exc)}.",
-                "Fix the error in the container's module (it runs when the module is "
-                "imported), then run manage.py check again.",
-            )
-        ) from exc
-    if not (isinstance(loaded, type) and issubclass(loaded, containers.DeclarativeContainer)):
-        raise ContainerSettingError(
-            Problem(
-                "lifespan_container.E007",
-                f"{setting} = {path!r} is {loaded!r}, not a subclass of "
-                "dependency_injector.containers.DeclarativeContainer.",
-                "Point it at your container class: "
-                "class Container(containers.DeclarativeContainer): ...",
-            )
-        )
-    return loaded
+    def __init__(self) -> None:
+        self.runtime: Runtime | None = None
+        self.on_swap: list[Callable[[], None]] = []
 
 
-def _where(exc: BaseException) -> str:
-    """`` at file:line`` of the innermost frame that raised ``exc``."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    return f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+_PROCESS: Final = _Process()
 
 
 class Runtime:
-    """The process's container, the lifecycle of its resources, and its lifespan phase."""
+    """The process's container, the lifecycle of its resources, and its lifespan.
+
+    The ``lifespan_container`` app makes one per process from
+    ``LIFESPAN_CONTAINER["CONTAINER"]`` (see :func:`get_runtime`); tests install
+    another with :func:`lifespan_container.testing.use_container`.
+    """
 
     def __init__(self, container: containers.Container | None) -> None:
         self.container = container
+        """The container (``None`` when ``CONTAINER`` is ``None``)."""
         self.lifecycle = (
             ResourceLifecycle(
                 container,
                 listener=functools.partial(send_resource_event, container_class(container)),
+                advice=ADVICE,
             )
             if container is not None
             else None
         )
-        self.phase: Phase = "idle"
-        """Set by the lifespan: ``starting``, ``serving`` (startup completed),
-        ``stopping`` (shutdown began), ``stopped``. Readiness is ``serving``."""
+        """Opens and closes the container's resources (``None`` without a container)."""
+        self.lifespan = Lifespan(self.lifecycle, ADVICE)
+        """The lifespan the ASGI handler drives: its phase, startup and shutdown."""
         self._class_overrides = _overrides_of(_class_providers(container))
         self.lifespans = 0
         """How many lifespan startups began on this runtime (test helpers compare it)."""
+
+    @property
+    def phase(self) -> Phase:
+        """Where the lifespan is: ``idle`` until a startup begins.
+
+        Then ``starting``, ``serving`` (startup completed), ``stopping`` (shutdown
+        began), ``stopped``. Readiness is ``serving``.
+        """
+        return self.lifespan.phase
 
     def overrides(self) -> Overrides:
         """What overrides every provider of the container now (to :meth:`restore` later)."""
@@ -230,8 +199,6 @@ def load_runtime() -> Runtime:
     Its configurations get their values from settings (see
     :mod:`lifespan_container.configuration`) before anything can use them.
     """
-    from lifespan_container.configuration import fill_configuration  # noqa: PLC0415
-
     value: Any = raw()
     path = value.get("CONTAINER") if isinstance(value, dict) else None
     if path is None:
@@ -248,7 +215,7 @@ def get_runtime() -> Runtime:
     ``lifespan_container`` may call ``get_container()`` in its ``ready()``, and
     what it sets on the container stays.
     """
-    if _current is None:
+    if _PROCESS.runtime is None:
         if not apps.apps_ready:
             msg = (
                 "get_container() was called while Django was still importing the apps "
@@ -260,13 +227,13 @@ def get_runtime() -> Runtime:
             raise ImproperlyConfigured(msg)
         require_installed()
         set_runtime(load_runtime())
-    assert _current is not None  # noqa: S101 (set_runtime just set it)
-    return _current
+    assert _PROCESS.runtime is not None  # noqa: S101 (set_runtime just set it)
+    return _PROCESS.runtime
 
 
 def current_runtime() -> Runtime | None:
     """The runtime if one was loaded or installed, without loading one."""
-    return _current
+    return _PROCESS.runtime
 
 
 def checked_runtime() -> Runtime:
@@ -294,14 +261,19 @@ def set_runtime(runtime: Runtime | None) -> Runtime | None:
     The app calls it once when Django is ready; test helpers use it to swap in
     another container and put the previous one back.
     """
-    global _current
-    previous, _current = _current, runtime
+    previous, _PROCESS.runtime = _PROCESS.runtime, runtime
     if previous is not runtime:
-        # Injected views resolved their markers against the previous container.
-        from lifespan_container.injection import forget_resolutions  # noqa: PLC0415
-
-        forget_resolutions()
+        for callback in list(_PROCESS.on_swap):
+            callback()
     return previous
+
+
+def on_swap(callback: Callable[[], None]) -> None:
+    """Call ``callback`` whenever the process's runtime is swapped for another.
+
+    ``@inject`` forgets the markers it resolved against the previous container.
+    """
+    _PROCESS.on_swap.append(callback)
 
 
 def get_container() -> containers.Container:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from lifespan_container._phase import Failure
+    from lifespan_container.engine.steps import Failure
 
 __all__ = [
     "InjectionError",

@@ -22,28 +22,27 @@ shutdown
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIHandler
 
-from lifespan_container._phase import Failure, Tracker, describe
-from lifespan_container._redact import get_logger, redact
+from lifespan_container._checks import refuse_foreign_views
+from lifespan_container._redact import get_logger
 from lifespan_container._runtime import Runtime, get_runtime
-from lifespan_container.checks import refuse_foreign_views
-from lifespan_container.conf import lifespan_settings
-from lifespan_container.exceptions import (
-    ShutdownFailedError,
-    StartupFailedError,
-    UnsupportedScopeError,
-)
-from lifespan_container.protocol import serve_lifespan
+from lifespan_container._settings import lifespan_settings
+from lifespan_container.engine.protocol import Receive, Scope, Send, serve_lifespan
+from lifespan_container.exceptions import UnsupportedScopeError
 from lifespan_container.signals import asgi_shutdown, asgi_startup, dispatch
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+    from collections.abc import Awaitable, Callable, Mapping
+
+    from lifespan_container.engine.limits import Limit
+    from lifespan_container.engine.steps import Failure, Tracker
+
+    Receivers = Callable[[Tracker, Limit], Awaitable[list[Failure]]]
 
 __all__ = ["LifespanHandler", "start", "stop"]
 
@@ -69,26 +68,20 @@ class LifespanHandler(ASGIHandler):
             self._runtime = get_runtime()
         return self._runtime
 
-    async def __call__(
-        self,
-        scope: MutableMapping[str, Any],
-        receive: Callable[[], Awaitable[Mapping[str, Any]]],
-        send: Callable[[MutableMapping[str, Any]], Awaitable[None]],
-    ) -> None:
-        """Serve ``http`` with Django and ``lifespan`` with the container.
-
-        The types are the broadest an ASGI server or httpx's ``ASGITransport`` passes.
-        """
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve ``http`` with Django and ``lifespan`` with the container."""
         kind = scope["type"]
         if kind == "http":
             if self._first_request:
                 self._warn_if_served_without_lifespan()
+            # django-stubs types Django's handler more narrowly (a dict scope, a send
+            # taking any Mapping); at run time it takes what every server passes.
             await super().__call__(scope, receive, send)  # type: ignore[arg-type]
         elif kind == "lifespan":
             self._first_request = False
             await serve_lifespan(
-                receive,  # type: ignore[arg-type]
-                send,  # type: ignore[arg-type]
+                receive,
+                send,
                 startup=functools.partial(self.startup, scope),
                 shutdown=functools.partial(self.shutdown, scope),
             )
@@ -124,7 +117,7 @@ class LifespanHandler(ASGIHandler):
         URLconf, as Django's checks do, within ``STARTUP_TIMEOUT``).
         """
 
-        async def receivers(tracker: Tracker, budget: float) -> list[Failure]:  # noqa: ARG001
+        async def receivers(tracker: Tracker, limit: Limit) -> list[Failure]:  # noqa: ARG001
             with tracker.step("importing the URLconf"):
                 await sync_to_async(refuse_foreign_views)()
             return await dispatch(
@@ -141,14 +134,13 @@ class LifespanHandler(ASGIHandler):
     async def shutdown(self, scope: Mapping[str, Any]) -> None:
         """Send ``asgi_shutdown``, then close the resources; bounded, never half way."""
 
-        async def receivers(tracker: Tracker, budget: float) -> list[Failure]:
+        async def receivers(tracker: Tracker, limit: Limit) -> list[Failure]:
             return await dispatch(
                 asgi_shutdown,
                 sender=type(self),
                 tracker=tracker,
                 fail_fast=False,
-                timeout=budget,
-                limit=f"{budget:g} s, half of {_limit('SHUTDOWN', budget * 2)}",
+                timeout=limit,
                 scope=scope,
                 state=scope.get("state"),
             )
@@ -156,112 +148,23 @@ class LifespanHandler(ASGIHandler):
         await stop(self.runtime, receivers)
 
 
-async def start(
-    runtime: Runtime, receivers: Callable[[Tracker, float], Awaitable[list[Failure]]] | None = None
-) -> None:
+async def start(runtime: Runtime, receivers: Receivers | None = None) -> None:
     """Open the runtime's resources, then run ``receivers``: all or nothing, bounded.
 
-    The whole is bounded by ``STARTUP_TIMEOUT``. If anything fails or the time
-    passes, every opened resource is closed again (bounded by ``SHUTDOWN_TIMEOUT``)
-    and :class:`StartupFailedError` is raised naming each failure. ``receivers``
-    gets the tracker and the seconds of the limit.
+    The engine's startup (:class:`~lifespan_container.engine.lifespan.Lifespan`)
+    within ``STARTUP_TIMEOUT``, rolled back within ``SHUTDOWN_TIMEOUT``. Before it,
+    an override of the container *class* made since the last lifespan (which the
+    running container never sees) is refused with the fix.
     """
     settings = lifespan_settings()
-    lifecycle = runtime.lifecycle
     runtime.lifespans += 1
     runtime.refuse_class_overrides()
-    if lifecycle is not None and lifecycle.in_use:
-        msg = (
-            "Startup failed: the container's resources are already open, for another "
-            "lifespan of this process. One container serves one lifespan at a time: "
-            "in tests, nest neither lifespan() nor lifespan_client() inside the "
-            "`lifespan` fixture (use its asgi_client), nor two lifespans in one test."
-        )
-        logger.error(msg)
-        raise StartupFailedError(msg)
-    runtime.phase = "starting"
-    tracker = Tracker()
-    try:
-        async with asyncio.timeout(settings.startup_timeout):
-            failures = await lifecycle.start(tracker) if lifecycle else []
-            if not failures and receivers is not None:
-                failures = await receivers(tracker, settings.startup_timeout)
-    except TimeoutError:
-        # Steps report their own errors as failures: this can only be the deadline.
-        reason = f"did not finish within {_limit('STARTUP', settings.startup_timeout)}"
-        failures = [Failure(step, reason=reason) for step in tracker.interrupted] or [
-            Failure("startup", reason=reason)
-        ]
-    except BaseException:
-        # Cancelled by the server: still close what was opened.
-        try:
-            if lifecycle:
-                await lifecycle.stop(settings.shutdown_timeout)
-        finally:
-            runtime.phase = "stopped"
-        raise
-    if not failures:
-        runtime.phase = "serving"
-        return
-    message = f"Startup failed: {describe(failures)}."
-    try:
-        if lifecycle:
-            rollback = await lifecycle.stop(
-                settings.shutdown_timeout, limit=_limit("SHUTDOWN", settings.shutdown_timeout)
-            )
-            if rollback:
-                message += f" Closing the opened resources also failed: {describe(rollback)}."
-    finally:
-        runtime.phase = "stopped"
-    logger.error(message)
-    raise StartupFailedError(message, failures) from _first_error(failures)
+    await runtime.lifespan.start(settings.startup, settings.shutdown, receivers)
 
 
-async def stop(
-    runtime: Runtime, receivers: Callable[[Tracker, float], Awaitable[list[Failure]]] | None = None
-) -> None:
+async def stop(runtime: Runtime, receivers: Receivers | None = None) -> None:
     """Run ``receivers``, then close the runtime's resources; bounded, never half way.
 
-    The whole is bounded by ``SHUTDOWN_TIMEOUT``; ``receivers`` gets at most half
-    of it, so that the resources always have the other half to close. Every
-    failure is logged and raised together in :class:`ShutdownFailedError`.
+    The engine's shutdown within ``SHUTDOWN_TIMEOUT``; ``receivers`` get at most half.
     """
-    settings = lifespan_settings()
-    lifecycle = runtime.lifecycle
-    runtime.phase = "stopping"
-    tracker = Tracker()
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + settings.shutdown_timeout
-    failures: list[Failure] = []
-    try:
-        if receivers is not None:
-            failures = await receivers(tracker, settings.shutdown_timeout / 2)
-    finally:
-        # Also when the receivers were cancelled: the resources close regardless.
-        try:
-            if lifecycle:
-                failures += await lifecycle.stop(
-                    max(deadline - loop.time(), 0.0),
-                    tracker,
-                    limit=_limit("SHUTDOWN", settings.shutdown_timeout),
-                )
-        finally:
-            runtime.phase = "stopped"
-    if failures:
-        message = f"Shutdown finished with errors: {describe(failures)}."
-        logger.error(message)
-        raise ShutdownFailedError(message, failures) from _first_error(failures)
-
-
-def _limit(phase: str, seconds: float) -> str:
-    return f'LIFESPAN_CONTAINER["{phase}_TIMEOUT"] ({seconds:g} s)'
-
-
-def _first_error(failures: list[Failure]) -> BaseException | None:
-    """The error to chain to the raised one, unless its text carries credentials.
-
-    The server prints the chain; the library's own message and log record already
-    name the error, masked.
-    """
-    error = next((failure.error for failure in failures if failure.error is not None), None)
-    return error if error is None or redact(str(error)) == str(error) else None
+    await runtime.lifespan.stop(lifespan_settings().shutdown, receivers)

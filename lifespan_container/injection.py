@@ -25,40 +25,22 @@
 from __future__ import annotations
 
 import asyncio
-import difflib
 import functools
-import inspect
-import sys
-from typing import (
-    TYPE_CHECKING,
-    Annotated,
-    Any,
-    Final,
-    NoReturn,
-    ParamSpec,
-    TypeVar,
-    cast,
-    get_args,
-    get_origin,
-    get_type_hints,
-    overload,
-)
+import itertools
+import weakref
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, ParamSpec, TypeVar, cast, overload
 
 from asgiref.sync import iscoroutinefunction
-from dependency_injector import providers, wiring
+from dependency_injector import providers
 
 from lifespan_container import _runtime
-from lifespan_container.exceptions import InjectionError, MarkerUsedError
-from lifespan_container.lifecycle import (
-    configuration_of,
-    here,
-    is_async_result,
-    provider_paths,
-    walk,
-)
+from lifespan_container._markers import Marker, find_markers, find_provider, suggest
+from lifespan_container.engine.graph import is_async_result
+from lifespan_container.engine.guard import Handle, here
+from lifespan_container.exceptions import InjectionError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
     from dependency_injector import containers
 
@@ -67,38 +49,6 @@ __all__ = ["Provide", "inject"]
 T = TypeVar("T")
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-class Marker:
-    """What ``Provide[...]`` evaluates to: the provider (or its dotted name) to inject.
-
-    Used as a value (a function without ``@inject`` received it), it raises
-    :class:`MarkerUsedError` saying so, instead of a puzzling ``AttributeError``.
-    """
-
-    __slots__ = ("target",)
-
-    def __init__(self, target: providers.Provider[Any] | str) -> None:
-        self.target = target
-
-    def __repr__(self) -> str:
-        if isinstance(self.target, str):
-            return f"Provide[{self.target!r}]"
-        return f"Provide[{_describe_provider(self.target)}]"
-
-    def _misused(self, *args: object, **kwargs: object) -> Any:  # noqa: ARG002
-        msg = (
-            f"{self!r} was used as a value: the function that declares it is not decorated "
-            "with @lifespan_container.inject, so it received the marker instead of the "
-            "resource. Decorate it (directly, under @api_view or @action); if it is decorated "
-            "with dependency_injector.wiring.inject, replace that with lifespan_container.inject."
-        )
-        raise MarkerUsedError(msg)
-
-    def __getattr__(self, name: str) -> Any:
-        return self._misused()
-
-    __call__ = __await__ = __aenter__ = __enter__ = __iter__ = _misused
 
 
 class _ProvideMarkers:
@@ -125,14 +75,18 @@ Provide: Final = _ProvideMarkers()
 """Mark a view parameter to receive a provider's value: ``= Provide[Container.http]``."""
 
 
-_NOT_A_RESOURCE: Final = object()
-"""The guard of a provider that is not a lifecycle resource: never the last overriding."""
+class _Resolved(NamedTuple):
+    """One marker resolved against a runtime.
 
-Resolved = tuple[providers.Provider[Any], object, "dict[str, object]", str, bool, Any]
-"""One marker resolved against a runtime: ``(provider, guard, values, resource name,
-loop-bound, lifecycle)``. A lifecycle resource that no test overrides is
-``values[resource name]``; anything else comes from calling the provider.
-"""
+    Its provider, and for a resource of the lifecycle, the handle that hands its
+    open value out without calling the provider.
+    """
+
+    provider: providers.Provider[Any]
+    handle: Handle | None
+
+
+_ORDER: Final = itertools.count()
 
 
 class InjectedFunction:
@@ -145,18 +99,19 @@ class InjectedFunction:
 
     def __init__(self, func: Callable[..., Any]) -> None:
         self.func = func
+        self.order = next(_ORDER)
         self.module = getattr(func, "__module__", "?")
         self.qualname = getattr(func, "__qualname__", repr(func))
-        self.markers: tuple[tuple[str, int, Marker], ...] = tuple(_find_markers(func, self.where))
+        self.markers: tuple[tuple[str, int, Marker], ...] = tuple(find_markers(func, self.where))
         """``(parameter, position, marker)`` for every marked parameter."""
-        self._resolved: tuple[Resolved, ...] | None = None
+        self._resolved: tuple[_Resolved, ...] | None = None
         self._forgets: list[Callable[[], None]] = []
 
     @property
     def where(self) -> str:
         return f"{self.module}.{self.qualname}"
 
-    def resolve(self) -> tuple[Resolved, ...]:
+    def resolve(self) -> tuple[_Resolved, ...]:
         """Every marker resolved against the process's runtime (remembered)."""
         if self._resolved is not None:
             return self._resolved
@@ -169,15 +124,15 @@ class InjectedFunction:
                 "of your container class."
             )
             raise InjectionError(msg)
-        resolved: list[Resolved] = []
+        resolved: list[_Resolved] = []
         lifecycle = runtime.lifecycle
         for name, _, marker in self.markers:
             provider = find_provider(container, marker.target)
             if provider is None:
                 raise InjectionError(self.unresolved(name, marker, container))
-            fast = lifecycle.fast_path(provider) if lifecycle else None
-            resource, guard, values, loop_bound = fast or ("", _NOT_A_RESOURCE, {}, False)
-            resolved.append((provider, guard, values, resource, loop_bound, lifecycle))
+            resolved.append(
+                _Resolved(provider, lifecycle.fast_path(provider) if lifecycle else None)
+            )
         self._resolved = tuple(resolved)
         return self._resolved
 
@@ -201,36 +156,50 @@ class InjectedFunction:
         )
 
 
-def suggest(container: containers.Container, target: providers.Provider[Any] | str) -> str:
-    """Name the container's providers closest to what ``target`` seems to mean."""
-    parent = getattr(container, "declarative_parent", None) or type(container)
-    names = sorted(set(_paths(container).values()))
-    if not names:
-        return f"{parent.__qualname__} declares no providers: declare one, then name it here."
-    wanted = target if isinstance(target, str) else _label(target)
-    ranked = difflib.get_close_matches(wanted, names, n=3, cutoff=0.0)
-    shown = ", ".join(f"Provide[{parent.__qualname__}.{path}]" for path in ranked)
-    return (
-        f"Name one of its providers, e.g. {shown}, or its dotted name, e.g. Provide[{ranked[0]!r}]."
-    )
+class InjectedFunctions:
+    """The functions decorated with ``@inject`` that are still alive, for the checks.
+
+    Held weakly: a decorated function that is dropped (a test's local view) leaves
+    the registry with it.
+    """
+
+    def __init__(self) -> None:
+        self._specs: weakref.WeakSet[InjectedFunction] = weakref.WeakSet()
+
+    def add(self, spec: InjectedFunction) -> None:
+        """Register the function ``spec`` describes."""
+        self._specs.add(spec)
+
+    def __iter__(self) -> Iterator[InjectedFunction]:
+        """The live functions, in the order they were decorated."""
+        return iter(sorted(self._specs, key=lambda spec: spec.order))
+
+    def clear(self) -> None:
+        """Forget every function (they still work; the checks no longer see them)."""
+        self._specs.clear()
+
+    def replace(self, specs: Iterable[InjectedFunction]) -> None:
+        """Keep exactly ``specs`` (a test puts back what it found)."""
+        kept = list(specs)
+        self._specs.clear()
+        self._specs.update(kept)
+
+    def forget_resolutions(self) -> None:
+        """Make every function resolve its markers again on its next call."""
+        for spec in list(self._specs):
+            spec.forget()
 
 
-_REGISTRY: list[InjectedFunction] = []
-"""Every function decorated with ``@inject``, for the system checks."""
+REGISTRY: Final = InjectedFunctions()
+"""Every live function decorated with ``@inject``."""
+
+# Injected views resolved their markers against the previous container.
+_runtime.on_swap(REGISTRY.forget_resolutions)
 
 
 def injected_functions() -> tuple[InjectedFunction, ...]:
-    """Every function decorated with ``@inject`` so far."""
-    return tuple(_REGISTRY)
-
-
-def forget_resolutions() -> None:
-    """Make every injected function resolve its markers again on its next call.
-
-    Called when the process's runtime is swapped (``_runtime.set_runtime``).
-    """
-    for spec in _REGISTRY:
-        spec.forget()
+    """Every live function decorated with ``@inject``, in the order they were decorated."""
+    return tuple(REGISTRY)
 
 
 def inject(func: Callable[P, R]) -> Callable[P, R]:
@@ -254,7 +223,7 @@ def inject(func: Callable[P, R]) -> Callable[P, R]:
             "@action or method_decorator, not above."
         )
         raise InjectionError(msg)
-    _REGISTRY.append(spec)
+    REGISTRY.add(spec)
     wrapper: Callable[..., Any] = func
     # One thin layer per marked parameter, innermost last: each resolves its marker
     # once and keeps the result in closure cells, so a call costs a few lookups.
@@ -266,26 +235,39 @@ def inject(func: Callable[P, R]) -> Callable[P, R]:
 
 # A layer is the hot path. Between startup and shutdown, for a resource that no
 # test overrides, a call costs: is the argument given, is the provider overridden,
-# the value from the lifecycle's dict, and (for loop-bound resources) is this the
-# resources' loop. Anything unusual goes to lifecycle.hand_out(), which applies
-# every check and raises the right error.
+# the value from the guard's dict, and (for loop-bound resources) is this the
+# resources' loop. Anything unusual goes to guard.hand_out(), which applies every
+# check and raises the right error.
+
+_NOT_A_RESOURCE: Final = object()
+"""What a layer compares ``last_overriding`` with for a provider that is not a
+lifecycle resource (or not resolved yet): never a provider's overriding."""
 
 
-def _layer(inner: Callable[..., Any], spec: InjectedFunction, index: int) -> Callable[..., Any]:  # noqa: C901 (the hot path, inlined on purpose)
+def _layer(inner: Callable[..., Any], spec: InjectedFunction, index: int) -> Callable[..., Any]:  # noqa: C901, PLR0915 (the hot path, inlined on purpose)
     """Wrap ``inner`` to pass the ``index``-th marked parameter of ``spec``."""
     name, position, _ = spec.markers[index]
     provider: Any = None  # set to the loader below
-    guard: object = _NOT_A_RESOURCE
+    overriding: object = _NOT_A_RESOURCE
     values: dict[str, object] = {}
     resource = ""
     loop_bound = False
-    lifecycle: Any = None
+    guard: Any = None
 
     def load() -> object:
         """Resolve the marker (first call, or after a swap); return the provider's value."""
-        nonlocal provider, guard, values, resource, loop_bound, lifecycle
-        resolved, resolved_guard, values, resource, loop_bound, lifecycle = spec.resolve()[index]
-        provider, guard = resolved, resolved_guard
+        nonlocal provider, overriding, values, resource, loop_bound, guard
+        resolved = spec.resolve()[index]
+        handle = resolved.handle
+        if handle is not None:
+            resource, values, loop_bound, guard = (
+                handle.name,
+                handle.values,
+                handle.loop_bound,
+                handle.guard,
+            )
+            overriding = handle.overriding
+        provider = resolved.provider
         return provider()
 
     # Until resolved, `provider` is a loader whose override check fails, so the call
@@ -294,8 +276,8 @@ def _layer(inner: Callable[..., Any], spec: InjectedFunction, index: int) -> Cal
     provider = loader
 
     def forget() -> None:
-        nonlocal provider, guard
-        provider, guard = loader, _NOT_A_RESOURCE
+        nonlocal provider, overriding
+        provider, overriding = loader, _NOT_A_RESOURCE
 
     spec.on_forget(forget)
 
@@ -303,13 +285,13 @@ def _layer(inner: Callable[..., Any], spec: InjectedFunction, index: int) -> Cal
     @functools.wraps(inner)
     async def async_view(*args: Any, **kwargs: Any) -> Any:
         if name not in kwargs and len(args) <= position:  # the caller's argument wins
-            if provider.last_overriding is guard:
+            if provider.last_overriding is overriding:
                 try:
                     value = values[resource]
                 except KeyError:
-                    value = lifecycle.hand_out(resource)  # raises: not open
-                if loop_bound and here() is not lifecycle.loop:
-                    value = lifecycle.hand_out(resource)
+                    value = guard.hand_out(resource)  # raises: not open
+                if loop_bound and here() is not guard.loop:
+                    value = guard.hand_out(resource)
             else:
                 value = provider()
                 if is_async_result(value):
@@ -320,13 +302,13 @@ def _layer(inner: Callable[..., Any], spec: InjectedFunction, index: int) -> Cal
     @functools.wraps(inner)
     def sync_view(*args: Any, **kwargs: Any) -> Any:
         if name not in kwargs and len(args) <= position:  # the caller's argument wins
-            if provider.last_overriding is guard:
+            if provider.last_overriding is overriding:
                 try:
                     value = values[resource]
                 except KeyError:
-                    value = lifecycle.hand_out(resource)  # raises: not open
-                if loop_bound and here() is not lifecycle.loop:
-                    value = lifecycle.hand_out(resource)
+                    value = guard.hand_out(resource)  # raises: not open
+                if loop_bound and here() is not guard.loop:
+                    value = guard.hand_out(resource)
             else:
                 value = provider()
                 if is_async_result(value):
@@ -365,242 +347,3 @@ def _discard(pending: object) -> None:
         pending.close()
     elif asyncio.isfuture(pending):
         pending.cancel()
-
-
-# -- finding markers ---------------------------------------------------------------------
-
-# dependency-injector declares its markers as protocol instances for type checkers.
-_DI_PROVIDE = cast("type[Any]", wiring.Provide)
-_DI_OTHER_MARKERS = (cast("type[Any]", wiring.Provider), cast("type[Any]", wiring.Closing))
-
-
-def marker_of(value: object) -> Marker | None:
-    """``value`` as a marker: ours, or dependency-injector's ``Provide[...]``."""
-    if isinstance(value, Marker):
-        return value
-    if isinstance(value, _DI_PROVIDE):
-        if getattr(value, "modifier", None) is not None:
-            msg = f"Provide[...] with a modifier ({value.modifier!r}) is not supported."
-            raise InjectionError(msg)
-        return Marker(value.provider)
-    if isinstance(value, _DI_OTHER_MARKERS):
-        msg = (
-            f"{type(value).__name__}[...] markers of dependency_injector.wiring are not "
-            "supported by lifespan_container.inject; use lifespan_container.Provide[...]."
-        )
-        raise InjectionError(msg)
-    return None
-
-
-def _find_markers(func: Callable[..., Any], where: str) -> Iterator[tuple[str, int, Marker]]:
-    try:
-        hints = get_type_hints(func, include_extras=True)
-    except Exception as exc:  # noqa: BLE001 (e.g. names imported only for type checking)
-        hints = {}
-        unreadable: Exception | None = exc
-    else:
-        unreadable = None
-    parameters = inspect.signature(func).parameters.values()
-    for index, parameter in enumerate(parameters):
-        position = index if parameter.kind in _POSITIONAL else sys.maxsize
-        found = [marker_of(parameter.default)]
-        annotation = hints.get(parameter.name, parameter.annotation)
-        if get_origin(annotation) is Annotated:
-            found += [marker_of(meta) for meta in get_args(annotation)[1:]]
-        elif isinstance(annotation, str) and "Provide[" in annotation:
-            msg = (
-                f"The annotation of parameter {parameter.name!r} of {where} holds a "
-                f"Provide marker, and the annotations cannot be evaluated ({unreadable!r}). "
-                "Import what the annotation names at runtime, or write the marker as the "
-                "default: name: T = Provide[...]."
-            )
-            raise InjectionError(msg)
-        markers = [marker for marker in found if marker is not None]
-        if len(markers) > 1:
-            msg = f"Parameter {parameter.name!r} of {where} has more than one Provide marker."
-            raise InjectionError(msg)
-        if markers and parameter.kind is inspect.Parameter.POSITIONAL_ONLY:
-            msg = (
-                f"Parameter {parameter.name!r} of {where} is positional-only, so @inject "
-                "cannot pass it by name. Make it a regular or keyword-only parameter."
-            )
-            raise InjectionError(msg)
-        if markers:
-            yield parameter.name, position, markers[0]
-
-
-_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-
-
-def foreign_injections(func: object) -> tuple[str, ...]:
-    """Parameters that dependency-injector's own ``@inject`` on ``func`` would leave unwired.
-
-    Such a function passes its ``Provide[...]`` markers on as values: nothing wires
-    it (this library never calls ``wire()``). Empty for any other function.
-    """
-    registry = getattr(wiring, "_patched_registry", None)
-    patched = registry.get_callable(func) if registry is not None else None
-    if patched is None:
-        return ()
-    wired = getattr(patched, "injections", {})
-    return tuple(
-        name
-        for name in getattr(patched, "reference_injections", {})
-        if name not in wired or getattr(wired[name], "provides", None) is _raise_injection_error
-    )
-
-
-def foreign_inject_message(where: str) -> str:
-    """What to do about a view decorated with dependency-injector's ``@inject``."""
-    return (
-        f"{where} is decorated with dependency_injector.wiring.inject, which passes its "
-        "Provide[...] markers on unresolved here: nothing wires it. Replace "
-        "dependency_injector.wiring.inject with lifespan_container.inject (the markers can "
-        "stay as they are)."
-    )
-
-
-def refuse_foreign_injections(func: object, where: str) -> bool:
-    """Make a call of ``func`` raise :class:`InjectionError` saying what to replace.
-
-    For a function decorated with dependency-injector's ``@inject``: instead of a
-    marker object that fails later with a puzzling ``AttributeError``, the call
-    raises before the function runs. Returns whether ``func`` was such a function.
-    """
-    names = foreign_injections(func)
-    if not names:
-        return False
-    patched = wiring._patched_registry.get_callable(cast("Callable[..., Any]", func))  # noqa: SLF001
-    refuse = providers.Callable(_raise_injection_error, foreign_inject_message(where))
-    for name in names:
-        patched.add_injection(name, refuse)
-    return True
-
-
-def _raise_injection_error(message: str) -> NoReturn:
-    raise InjectionError(message)
-
-
-def has_markers(func: object) -> bool:
-    """Whether ``func`` declares any ``Provide`` marker (for the checks)."""
-    if not callable(func):
-        return False
-    try:
-        return bool(tuple(_find_markers(func, repr(func))))
-    except (InjectionError, TypeError, ValueError):
-        return False
-
-
-# -- resolving providers -----------------------------------------------------------------
-
-
-def find_provider(
-    container: containers.Container, target: providers.Provider[Any] | str
-) -> providers.Provider[Any] | None:
-    """The provider of ``container`` that ``target`` names, or ``None``.
-
-    ``target`` is a dotted name (``"http"``, ``"infra.db"``), a provider of the
-    container's declarative class (``Container.http``), a configuration option
-    (``Container.config.api_key``), or a provider of the container itself.
-    """
-    if isinstance(target, str):
-        return walk(container, target)
-    paths = _paths(container)
-    path = paths.get(target)
-    if path is not None:
-        return walk(container, path)
-    if isinstance(target, providers.TypedConfigurationOption):
-        # Container.config.x.as_int(), .as_float(), .as_(callable), .required().as_int()
-        option = find_provider(container, target.option)
-        return providers.Callable(target.provides, option) if option is not None else None
-    if isinstance(target, providers.ConfigurationOption):
-        return _configuration_option(container, target, paths)
-    return None
-
-
-def _configuration_option(
-    container: containers.Container,
-    target: providers.ConfigurationOption,
-    paths: dict[providers.Provider[Any], str],
-) -> providers.Provider[Any] | None:
-    """The option of ``container``'s own configuration that ``target`` names.
-
-    ``target`` belongs to the container class (``Container.config.db.port``); the
-    container instance has a configuration of its own. The option is looked up
-    by name in it, so what a test overrides on the instance is what a view gets.
-    A ``.required()`` option raises dependency-injector's error when undefined.
-    """
-    found = _option_path(target, paths)
-    if found is None:
-        return None
-    root = walk(container, found[0])
-    if not isinstance(root, providers.Configuration):  # pragma: no cover (found above)
-        return None
-    if target.is_required():
-        return providers.Callable(root.get, found[1], required=True)
-    return walk(container, ".".join(found))
-
-
-def find_option(
-    container: containers.Container, target: providers.Provider[Any] | str
-) -> providers.ConfigurationOption | None:
-    """The running container's own option behind ``target``, for overriding its value.
-
-    ``Container.config.x``, ``.required()`` and ``.as_int()`` all name the option
-    ``config.x`` of the container's configuration; anything else gives ``None``.
-    """
-    if isinstance(target, providers.TypedConfigurationOption):
-        target = target.option
-    if not isinstance(target, providers.ConfigurationOption):
-        return None
-    found = _option_path(target, _paths(container))
-    option = walk(container, ".".join(found)) if found is not None else None
-    return option if isinstance(option, providers.ConfigurationOption) else None
-
-
-def _option_path(
-    target: providers.ConfigurationOption, paths: dict[providers.Provider[Any], str]
-) -> tuple[str, str] | None:
-    """``(configuration path, option selector)`` of ``target`` among ``paths``."""
-    selector = target.get_name().partition(".")[2]
-    roots = {
-        path: provider
-        for provider, path in paths.items()
-        if isinstance(provider, providers.Configuration)
-    }
-    root_path = configuration_of(target, roots) if selector else None
-    return (root_path, selector) if root_path is not None else None
-
-
-def _paths(container: containers.Container) -> dict[providers.Provider[Any], str]:
-    """Every named provider of the container and of its declarative class -> its path.
-
-    Only markers being resolved ask (once per function and container): no cache.
-    """
-    paths = provider_paths(container.providers)
-    parent = getattr(container, "declarative_parent", None)
-    if parent is not None:
-        provider_paths(parent.providers, paths=paths)
-    return paths
-
-
-def _label(provider: providers.Provider[Any]) -> str:
-    """A name for a provider of another container: its option name or what it provides."""
-    if isinstance(provider, providers.TypedConfigurationOption):
-        return _label(provider.option)
-    if isinstance(provider, providers.ConfigurationOption):
-        return provider.get_name()
-    provides = getattr(provider, "provides", None)
-    return str(getattr(provides, "__name__", None) or type(provider).__name__)
-
-
-def _describe_provider(provider: providers.Provider[Any]) -> str:
-    if isinstance(provider, providers.TypedConfigurationOption):
-        kind = getattr(provider.provides, "__name__", repr(provider.provides))
-        return f"{_describe_provider(provider.option)}.as_({kind})"
-    if isinstance(provider, providers.ConfigurationOption):
-        required = ".required()" if provider.is_required() else ""
-        return provider.get_name() + required
-    provides = getattr(provider, "provides", None)
-    label = getattr(provides, "__qualname__", None) if provides is not None else None
-    return f"{type(provider).__name__}({label})" if label else type(provider).__name__

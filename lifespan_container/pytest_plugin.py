@@ -3,7 +3,8 @@
 Registered through the ``pytest11`` entry point. It imports nothing from Django
 or from the library until a test asks for one of its fixtures, so it does
 nothing in a project that does not use the library. The async fixtures need
-pytest-asyncio; they run in the test's event loop (function scope).
+pytest-asyncio; they run in the test's event loop (function scope). Without
+pytest-asyncio they still exist, and a test that asks for one fails saying so.
 
 ``lifespan``
     The project's lifespan running for the test: the real startup before it, the
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
     from dependency_injector import containers
 
     from lifespan_container.testing import ASGIApp, Overrides
+
+__all__ = ["RunningLifespan"]
 
 try:
     import pytest_asyncio
@@ -101,14 +104,16 @@ def overrides() -> Iterator[Overrides]:
     applied.reset()
 
 
-if pytest_asyncio is not None:
+_HAS_ASYNCIO: bool = pytest_asyncio is not None
+
+if _HAS_ASYNCIO:
 
     @pytest_asyncio.fixture(loop_scope="function")
     async def lifespan(
         asgi_application: ASGIApp, lifespan_overrides: Mapping[Any, object]
     ) -> AsyncIterator[RunningLifespan]:
         """The project's lifespan, running in the test's event loop for one test."""
-        from lifespan_container._runtime import get_runtime  # noqa: PLC0415
+        from lifespan_container.runtime import get_runtime  # noqa: PLC0415
         from lifespan_container.testing import Overrides  # noqa: PLC0415
         from lifespan_container.testing import lifespan as run_lifespan  # noqa: PLC0415
 
@@ -128,3 +133,20 @@ if pytest_asyncio is not None:
 
         async with client_for(lifespan.application, lifespan.state) as client:
             yield client
+
+else:
+    _NEEDS_ASYNCIO = (
+        "The `{}` fixture is async and needs pytest-asyncio, which is not installed: "
+        "pip install pytest-asyncio (and mark the test with @pytest.mark.asyncio, or set "
+        "asyncio_mode = auto)."
+    )
+
+    @pytest.fixture
+    def lifespan() -> RunningLifespan:
+        """Fails: the real fixture needs pytest-asyncio."""
+        pytest.fail(_NEEDS_ASYNCIO.format("lifespan"), pytrace=False)
+
+    @pytest.fixture
+    def asgi_client() -> httpx.AsyncClient:
+        """Fails: the real fixture needs pytest-asyncio."""
+        pytest.fail(_NEEDS_ASYNCIO.format("asgi_client"), pytrace=False)

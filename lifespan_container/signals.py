@@ -37,13 +37,14 @@ from typing import TYPE_CHECKING, Any
 from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.dispatch import Signal
 
-from lifespan_container._phase import Failure, Tracker, qualified_name, run_concurrently
 from lifespan_container._redact import get_logger
+from lifespan_container.engine.steps import Failure, Tracker, qualified_name, run_concurrently
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from lifespan_container.lifecycle import ResourceEvent
+    from lifespan_container.engine.events import ResourceEvent
+    from lifespan_container.engine.limits import Limit
 
 __all__ = [
     "asgi_shutdown",
@@ -56,7 +57,11 @@ __all__ = [
 logger = get_logger("lifespan_container")
 
 asgi_startup = Signal()
+"""Sent after every resource opened, before startup completes. Keyword arguments:
+``scope``, ``state``."""
 asgi_shutdown = Signal()
+"""Sent when shutdown begins, before any resource closes. Keyword arguments:
+``scope``, ``state``."""
 
 resource_started = Signal()
 """A resource opened. Keyword arguments: ``name``, ``duration`` (seconds)."""
@@ -94,21 +99,20 @@ async def send_resource_event(sender: type, event: ResourceEvent) -> None:
             )
 
 
-async def dispatch(  # noqa: PLR0913 (all keyword-only)
+async def dispatch(
     signal: Signal,
     *,
     sender: object,
     tracker: Tracker,
     fail_fast: bool,
-    timeout: float | None = None,
-    limit: str = "",
+    timeout: Limit | None = None,
     **named: Any,
 ) -> list[Failure]:
     """Send ``signal`` to every live receiver; return the receivers that failed.
 
     Each receiver is a step of its own, so a timeout can name the receivers it was
     still waiting for, and each failure names its receiver. ``timeout`` bounds them
-    all (``limit`` names it in the failures) without losing the failures collected.
+    all (failures name it) without losing the failures collected.
     """
     if not signal.receivers:
         return []
@@ -128,7 +132,7 @@ async def dispatch(  # noqa: PLR0913 (all keyword-only)
         )
         for receiver in [*sync_receivers, *async_receivers]
     ]
-    return await run_concurrently(steps, fail_fast=fail_fast, timeout=timeout, limit=limit)
+    return await run_concurrently(steps, fail_fast=fail_fast, timeout=timeout)
 
 
 async def _call(receiver: Callable[..., Any], step: str, tracker: Tracker, **kwargs: Any) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+__all__ = ["lifespan_state"]
+
 
 def lifespan_state(request: Any) -> dict[str, Any]:
     """The lifespan state of the server, as passed into this request's scope.

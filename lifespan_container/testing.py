@@ -17,25 +17,24 @@ turns them into fixtures.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from asgiref.sync import iscoroutinefunction
-from dependency_injector import providers
+from dependency_injector import containers, providers
 
+from lifespan_container._configuration import fill_configuration
 from lifespan_container._redact import get_logger
-from lifespan_container._runtime import current_runtime
-from lifespan_container.conf import lifespan_settings
+from lifespan_container._runtime import Runtime, current_runtime, set_runtime
+from lifespan_container._settings import lifespan_settings
+from lifespan_container.engine.driver import drive_lifespan
 from lifespan_container.exceptions import (
     LifespanContainerError,
-    ShutdownFailedError,
-    StartupFailedError,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, MutableMapping
     from types import TracebackType
 
     import httpx
@@ -43,16 +42,19 @@ if TYPE_CHECKING:
     # ASGI applications annotate their three parameters in many ways: accept them all.
     ASGIApp = Callable[..., Awaitable[None]]
 
-__all__ = ["Overrides", "lifespan", "lifespan_client", "override", "with_lifespan"]
+__all__ = [
+    "Overrides",
+    "lifespan",
+    "lifespan_client",
+    "override",
+    "use_container",
+    "with_lifespan",
+]
 
 logger = get_logger("lifespan_container")
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-_MARGIN = 1.0
-"""Seconds beyond the configured timeouts before the helper stops waiting for an app
-that never answers (one that is not this library's handler)."""
 
 
 def _default_application() -> ASGIApp:
@@ -83,104 +85,14 @@ async def lifespan(application: ASGIApp | None = None) -> AsyncIterator[dict[str
     runtime = current_runtime()
     saved = runtime.overrides() if runtime is not None else None
     try:
-        async with _lifespan(app, settings.startup_timeout + settings.shutdown_timeout) as state:
+        async with drive_lifespan(
+            app, settings.startup_timeout + settings.shutdown_timeout
+        ) as state:
             yield state
     finally:
         # What the block overrode on the running container is undone with it.
         if runtime is not None and saved is not None:
             runtime.restore(saved)
-
-
-@contextlib.asynccontextmanager
-async def _lifespan(app: ASGIApp, timeouts: float) -> AsyncIterator[dict[str, Any]]:
-    limit = timeouts + _MARGIN
-    state: dict[str, Any] = {}
-    scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": state}
-    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    outbox: asyncio.Queue[MutableMapping[str, Any]] = asyncio.Queue()
-    task = asyncio.ensure_future(app(scope, inbox.get, outbox.put))
-    try:
-        answer = await _ask(inbox, outbox, task, "lifespan.startup", limit)
-        if answer["type"] != "lifespan.startup.complete":
-            await _raise_failed(answer, task, StartupFailedError)
-        try:
-            yield state
-        except BaseException:
-            await _shutdown_quietly(inbox, outbox, task, limit)
-            raise
-        answer = await _ask(inbox, outbox, task, "lifespan.shutdown", limit)
-        if answer["type"] != "lifespan.shutdown.complete":
-            await _raise_failed(answer, task, ShutdownFailedError)
-        await task
-    finally:
-        if not task.done():
-            task.cancel()
-            await asyncio.wait([task])
-
-
-async def _ask(
-    inbox: asyncio.Queue[dict[str, Any]],
-    outbox: asyncio.Queue[MutableMapping[str, Any]],
-    task: asyncio.Future[None],
-    event: str,
-    limit: float,
-) -> MutableMapping[str, Any]:
-    """Send ``event``; return the application's answer."""
-    await inbox.put({"type": event})
-    answering = asyncio.ensure_future(outbox.get())
-    try:
-        waiting: set[asyncio.Future[Any]] = {answering, task}
-        done, _ = await asyncio.wait(waiting, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        if not answering.done():
-            answering.cancel()
-            await asyncio.wait([answering])
-    if answering in done:
-        return answering.result()
-    if task in done:
-        error = task.exception()
-        msg = (
-            f"The application returned without answering {event!r}: it does not speak the "
-            "ASGI lifespan protocol. Pass the handler of "
-            "lifespan_container.asgi.get_asgi_application() (or an application that "
-            "routes 'lifespan' to it)."
-        )
-        raise LifespanContainerError(msg) from error
-    msg = (
-        f"The application did not answer {event!r} within {limit:g} s (the configured "
-        "startup and shutdown timeouts, plus a margin)."
-    )
-    raise LifespanContainerError(msg)
-
-
-async def _raise_failed(
-    answer: Mapping[str, Any],
-    task: asyncio.Future[None],
-    error: type[StartupFailedError | ShutdownFailedError],
-) -> None:
-    """Raise what the application raised after ``*.failed``, or an error with its message."""
-    await asyncio.wait([task])
-    raised = task.exception()
-    if isinstance(raised, error):
-        raise raised
-    raise error(str(answer.get("message", answer))) from raised
-
-
-async def _shutdown_quietly(
-    inbox: asyncio.Queue[dict[str, Any]],
-    outbox: asyncio.Queue[MutableMapping[str, Any]],
-    task: asyncio.Future[None],
-    limit: float,
-) -> None:
-    """Shut down after the block raised: log a failure instead of masking the error."""
-    try:
-        answer = await _ask(inbox, outbox, task, "lifespan.shutdown", limit)
-        await asyncio.wait([task])
-    except LifespanContainerError:
-        logger.exception("The lifespan shutdown after a failed test failed too.")
-        return
-    if answer["type"] != "lifespan.shutdown.complete":
-        logger.error("The lifespan shutdown after a failed test failed too: %s", answer)
 
 
 @contextlib.asynccontextmanager
@@ -284,8 +196,8 @@ class override:  # noqa: N801 (used like contextlib's lower-case context manager
         self._option: contextlib.AbstractContextManager[Any] | None = None
 
     def __enter__(self) -> providers.Provider[Any]:
+        from lifespan_container._markers import find_option, find_provider  # noqa: PLC0415
         from lifespan_container._runtime import get_container  # noqa: PLC0415
-        from lifespan_container.injection import find_option, find_provider  # noqa: PLC0415
 
         container = get_container()
         provider = find_option(container, self.target) or find_provider(container, self.target)
@@ -373,3 +285,32 @@ class Overrides:
         """Undo every override, newest first."""
         while self._applied:
             self._applied.pop().__exit__(None, None, None)
+
+
+@contextlib.contextmanager
+def use_container(
+    container: containers.Container | type[containers.DeclarativeContainer] | None,
+) -> Iterator[Runtime]:
+    """Make ``container`` the process's container for the block, then put the previous back.
+
+    ``container`` is a container instance, a container class (instantiated here,
+    its configurations filled from settings as the app does), or ``None`` (a
+    project with no container). The block gets the new
+    :class:`~lifespan_container.runtime.Runtime`: ``get_container()``, ``@inject``,
+    the handler, the probes and :func:`lifespan` all use it. Nothing is opened:
+    run :func:`lifespan` inside the block for that. For tests and benchmarks that
+    need a container other than the one in ``LIFESPAN_CONTAINER["CONTAINER"]``::
+
+        with use_container(TestContainer) as runtime:
+            async with lifespan_client(LifespanHandler(runtime)) as client:
+                ...
+    """
+    if isinstance(container, type):
+        container = container()
+        fill_configuration(container)
+    runtime = Runtime(container)
+    previous = set_runtime(runtime)
+    try:
+        yield runtime
+    finally:
+        set_runtime(previous)

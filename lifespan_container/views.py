@@ -40,8 +40,8 @@ from django.views.decorators.http import require_safe
 
 from lifespan_container._redact import redact
 from lifespan_container._runtime import get_runtime
-from lifespan_container.conf import lifespan_settings
-from lifespan_container.health import CheckResult, run_checks
+from lifespan_container._settings import lifespan_settings
+from lifespan_container.engine.health import CheckResult, run_checks
 
 __all__ = ["health", "liveness", "readiness"]
 

@@ -156,7 +156,7 @@ class UvicornWorker(StockUvicornWorker):
         """Set uvicorn's ``timeout_graceful_shutdown`` to :func:`drain_limit`; warn."""
         from django.core.exceptions import ImproperlyConfigured  # noqa: PLC0415
 
-        from lifespan_container.conf import lifespan_settings  # noqa: PLC0415
+        from lifespan_container._settings import lifespan_settings  # noqa: PLC0415
 
         try:
             shutdown_timeout = lifespan_settings().shutdown_timeout

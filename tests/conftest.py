@@ -14,7 +14,7 @@ from tests.clock import LoopClock
 from tests.resources import Journal
 
 if TYPE_CHECKING:
-    from lifespan_container.injection import InjectedFunction
+    from lifespan_container.injection import InjectedFunctions
 
 pytest_plugins = ["pytester"]
 
@@ -102,19 +102,19 @@ def clock() -> Iterator[LoopClock]:
     moved.restore()
 
 
-Registry: TypeAlias = "list[InjectedFunction]"
+Registry: TypeAlias = "InjectedFunctions"
 
 
 @pytest.fixture
-def registry(monkeypatch: pytest.MonkeyPatch) -> Registry:
+def registry() -> Iterator[Registry]:
     """The ``@inject`` registry for one test: what the test decorates is forgotten after it.
 
-    ``@inject`` keeps every function it decorates (for the system checks), so a view
-    a test defines would otherwise be checked, and resolved again, in every later
-    test. The one place the tests reach the library's private registry.
+    ``@inject`` registers every function it decorates (for the system checks), so a
+    view a test defines would otherwise be checked, and resolved again, in later
+    tests until it is garbage-collected.
     """
-    from lifespan_container import injection  # noqa: PLC0415
+    from lifespan_container.injection import REGISTRY  # noqa: PLC0415
 
-    registered = list(injection._REGISTRY)
-    monkeypatch.setattr(injection, "_REGISTRY", registered)
-    return registered
+    saved = list(REGISTRY)
+    yield REGISTRY
+    REGISTRY.replace(saved)

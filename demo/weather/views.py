@@ -18,10 +18,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from lifespan_container import Provide, inject
-from lifespan_container._runtime import get_runtime
 from lifespan_container.conf import lifespan_settings
 from lifespan_container.health import CheckResult, run_checks
 from lifespan_container.lifecycle import ResourceLifecycle
+from lifespan_container.runtime import get_runtime
 from weather.containers import Container
 from weather.database import Database
 

@@ -174,7 +174,7 @@ async def test_the_operations_page_json_formatter_and_health_check(
     import json  # noqa: PLC0415
     import logging  # noqa: PLC0415
 
-    from lifespan_container.health import declared_check  # noqa: PLC0415
+    from lifespan_container.engine.health_checks import DECLARED  # noqa: PLC0415
 
     blocks = _operations_blocks()
     namespace: dict[str, Any] = {}
@@ -202,7 +202,9 @@ async def test_the_operations_page_json_formatter_and_health_check(
     health: dict[str, Any] = {"__name__": "myproject.containers"}
     exec(compile(blocks["health"], "operations.md", "exec"), health)  # noqa: S102
     container = health["Container"]()
-    assert declared_check(container, "search") == "myproject.containers.search_answers"
+    declared = DECLARED.for_resource(container, "search")
+    assert declared is not None
+    assert declared.label == "myproject.containers.search_answers"
 
 
 def _files(text: str) -> dict[str, str]:
@@ -382,7 +384,8 @@ def test_the_api_reference_reads_the_sphinx_docstrings_as_markdown() -> None:
     assert f"{liveness}</autoref>\n:   200 whenever the process answers" in views
     assert "\n```python\nurlpatterns = [\n" in views
     started = package["lifecycle.ResourceLifecycle.started"].docstring.value
-    assert "lifespan_container.lifecycle.ResourceLifecycle.start" in started
+    # The engine's canonical path: autorefs links it to the public page's anchor.
+    assert "lifespan_container.engine.lifecycle.ResourceLifecycle.start" in started
     runner = package["runner.with_resources"].docstring.value
     assert "``handle``:\n\n```python\nclass Command(BaseCommand):\n" in runner
     open_resources = package["runner.open_resources"].docstring.value
@@ -469,7 +472,7 @@ def test_the_configuration_page_sources_and_the_check_it_shows(
     settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """settings:WEATHER then env:WEATHER_; without api_url, E012 says what the page shows."""
-    from lifespan_container.configuration import (  # noqa: PLC0415
+    from lifespan_container._configuration import (  # noqa: PLC0415
         configuration_problems,
         fill_configuration,
     )

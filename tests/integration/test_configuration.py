@@ -11,8 +11,8 @@ import pytest
 from dependency_injector import containers, providers
 from pytest_django.fixtures import Settings as SettingsWrapper
 
-from lifespan_container.conf import problems
-from lifespan_container.configuration import configuration_problems, fill_configuration
+from lifespan_container._configuration import configuration_problems, fill_configuration
+from lifespan_container._settings import problems
 from tests.integration.test_pytest_plugin import ROOT, inner, run  # noqa: F401 (the pytester fixture)
 
 

@@ -15,9 +15,9 @@ import pytest
 from dependency_injector import containers, providers
 from pytest_django.fixtures import Settings as SettingsWrapper
 
-from lifespan_container._runtime import Runtime, container_problems, set_runtime
-from lifespan_container.checks import check_configuration
-from lifespan_container.conf import problems
+from lifespan_container._checks import check_configuration
+from lifespan_container._runtime import Runtime, set_runtime
+from lifespan_container._settings import container_problems, problems
 from lifespan_container.exceptions import StartupFailedError
 from lifespan_container.handler import LifespanHandler
 from lifespan_container.testing import lifespan

@@ -24,8 +24,8 @@ import redis
 from dependency_injector import containers, providers
 from pytest_django.fixtures import Settings as SettingsWrapper
 
-from lifespan_container import health
 from lifespan_container._runtime import Runtime
+from lifespan_container.engine import health
 from lifespan_container.handler import LifespanHandler
 from lifespan_container.health import CheckResult, health_check, run_checks
 from lifespan_container.lifecycle import ResourceLifecycle

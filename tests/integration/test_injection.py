@@ -17,9 +17,9 @@ from django.core.management.base import SystemCheckError
 from django.test import Client, RequestFactory
 from pytest_django.fixtures import Settings as SettingsWrapper
 
-from lifespan_container import Provide, get_container, inject, injection
+from lifespan_container import Provide, _markers, get_container, inject
+from lifespan_container._checks import check_injections
 from lifespan_container._runtime import Runtime, get_runtime, set_runtime
-from lifespan_container.checks import check_injections
 from lifespan_container.exceptions import (
     InjectionError,
     ResourcesNotStartedError,
@@ -322,7 +322,7 @@ PROJECT_VIEWS = [
 
 def test_the_project_views_pass_the_checks(registry: Registry) -> None:
     """Checked are exactly the project's @inject views (not what other tests decorated)."""
-    registry[:] = [spec for spec in registry if spec.module == views.__name__]
+    registry.replace([spec for spec in registry if spec.module == views.__name__])
     assert sorted(spec.where for spec in registry) == PROJECT_VIEWS
     assert check_injections() == []
 
@@ -394,19 +394,19 @@ class Outer(containers.DeclarativeContainer):
 
 def test_providers_of_nested_containers_resolve_by_path() -> None:
     outer = Outer()
-    assert injection.find_provider(outer, Outer.inner.greeting) is outer.inner.greeting
-    assert injection.find_provider(outer, "inner.greeting") is outer.inner.greeting
-    assert injection.find_provider(outer, "inner.missing") is None
-    assert injection.find_provider(outer, Elsewhere.other) is None
+    assert _markers.find_provider(outer, Outer.inner.greeting) is outer.inner.greeting
+    assert _markers.find_provider(outer, "inner.greeting") is outer.inner.greeting
+    assert _markers.find_provider(outer, "inner.missing") is None
+    assert _markers.find_provider(outer, Elsewhere.other) is None
 
 
 def test_has_markers_is_false_for_what_it_cannot_inspect() -> None:
-    assert not injection.has_markers(42)
-    assert not injection.has_markers(print)  # no signature in some builds; never raises
+    assert not _markers.has_markers(42)
+    assert not _markers.has_markers(print)  # no signature in some builds; never raises
 
     def two(x: Annotated[Any, Provide["a"]] = Provide["b"]) -> None: ...
 
-    assert not injection.has_markers(two)  # two markers: an error, reported elsewhere
+    assert not _markers.has_markers(two)  # two markers: an error, reported elsewhere
 
 
 def test_a_marker_in_an_annotation_that_cannot_be_evaluated_is_refused() -> None:

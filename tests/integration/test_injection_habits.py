@@ -14,8 +14,8 @@ from django.test import RequestFactory
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from lifespan_container import Provide, inject
+from lifespan_container._checks import check_injections, refuse_foreign_views
 from lifespan_container._runtime import Runtime, set_runtime
-from lifespan_container.checks import check_injections, refuse_foreign_views
 from lifespan_container.exceptions import InjectionError
 from lifespan_container.testing import lifespan_client, override
 from tests.conftest import Registry
@@ -276,7 +276,7 @@ def test_a_url_check_failing_for_its_own_reasons_still_raises(
     from django.core.checks import Tags, register  # noqa: PLC0415
     from django.core.checks.registry import registry as check_registry  # noqa: PLC0415
 
-    from lifespan_container.checks import report_urlconf_import_errors  # noqa: PLC0415
+    from lifespan_container._checks import report_urlconf_import_errors  # noqa: PLC0415
 
     monkeypatch.setattr(check_registry, "registered_checks", set(check_registry.registered_checks))
 

@@ -13,7 +13,12 @@ from dependency_injector import containers, providers, resources
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from lifespan_container._runtime import Runtime
-from lifespan_container.exceptions import ShutdownFailedError, StartupFailedError
+from lifespan_container.exceptions import (
+    ResourcesNotStartedError,
+    ShutdownFailedError,
+    StartupFailedError,
+    WrongEventLoopError,
+)
 from lifespan_container.handler import LifespanHandler
 from lifespan_container.signals import asgi_shutdown, asgi_startup
 from tests.clock import LoopClock, until
@@ -568,3 +573,27 @@ async def test_a_slow_resource_signal_receiver_is_named_by_its_resource(
     with pytest.raises(StartupFailedError):
         await lifespan.finish()
     assert journal.closed() == ["http"]
+
+
+async def test_the_projects_lifecycle_says_what_to_do_about_a_wrong_loop(journal: Journal) -> None:
+    """The Django layer adds its advice to the engine's errors: test clients, servers."""
+    built = container(http=providers.Resource(tracked, journal, "http"))
+    runtime = Runtime(built)
+    assert runtime.lifecycle is not None
+    assert await runtime.lifecycle.start() == []
+
+    def in_a_new_loop() -> Any:
+        async def ask() -> Any:
+            return built.http()
+
+        return asyncio.run(ask())
+
+    try:
+        with pytest.raises(WrongEventLoopError, match="Django's sync test Client"):
+            await asyncio.to_thread(in_a_new_loop)
+        with pytest.raises(WrongEventLoopError, match=r"asgiref\.sync\.async_to_sync"):
+            await asyncio.to_thread(built.http)
+    finally:
+        assert await runtime.lifecycle.stop(10) == []
+    with pytest.raises(ResourcesNotStartedError, match=r"python manage\.py runasgi"):
+        built.http()

@@ -12,9 +12,9 @@ from django.test import RequestFactory
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from lifespan_container import _runtime, get_container, lifespan_state
+from lifespan_container._checks import check_settings
 from lifespan_container._runtime import Runtime, get_runtime
 from lifespan_container.asgi import get_asgi_application
-from lifespan_container.checks import check_settings
 from lifespan_container.handler import LifespanHandler
 from tests.containers import Container
 
@@ -126,7 +126,7 @@ def test_get_asgi_application_returns_the_handler_of_the_process_container() -> 
 def test_get_container_without_a_container_says_how_to_set_one(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(_runtime, "_current", Runtime(None))
+    monkeypatch.setattr(_runtime._PROCESS, "runtime", Runtime(None))
     with pytest.raises(ImproperlyConfigured, match=r'\["CONTAINER"\] is None'):
         get_container()
 
@@ -135,7 +135,7 @@ def test_runtime_loads_lazily_and_reports_a_broken_setting(
     monkeypatch: pytest.MonkeyPatch, settings: SettingsWrapper
 ) -> None:
     """When ready() could not load the container, asking for it raises the check's text."""
-    monkeypatch.setattr(_runtime, "_current", None)
+    monkeypatch.setattr(_runtime._PROCESS, "runtime", None)
     settings.LIFESPAN_CONTAINER = {"CONTAINER": "tests.containers.greeting"}
     with pytest.raises(ImproperlyConfigured, match=r"lifespan_container\.E007"):
         get_runtime()

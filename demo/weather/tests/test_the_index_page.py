@@ -9,7 +9,7 @@ import httpx
 import pytest
 from pytest_django.fixtures import Settings
 
-from lifespan_container._runtime import get_runtime
+from lifespan_container.runtime import get_runtime
 from lifespan_container.testing import Overrides
 from weather.containers import Container
 from weather.views import PAGES

@@ -24,10 +24,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from lifespan_container._redact import redact
 from lifespan_container._runtime import checked_runtime, container_class
-from lifespan_container.conf import lifespan_settings
+from lifespan_container._settings import lifespan_settings
+from lifespan_container.engine.graph import provider_paths
+from lifespan_container.engine.health import CheckResult, run_checks
+from lifespan_container.engine.health_checks import planned_check
 from lifespan_container.exceptions import ShutdownFailedError, StartupFailedError
-from lifespan_container.health import CheckResult, planned_check, run_checks
-from lifespan_container.lifecycle import provider_paths
 from lifespan_container.runner import open_resources
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 
     from dependency_injector import containers
 
-    from lifespan_container.lifecycle import ResourceLifecycle
+    from lifespan_container.engine.lifecycle import ResourceLifecycle
 
 
 NO_CHECK = "none"

@@ -9,8 +9,8 @@ running when a timeout passed. It imports nothing from Django.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +18,8 @@ from lifespan_container._redact import describe_error, get_logger, redact
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Iterator, Sequence
+
+    from lifespan_container.engine.limits import Limit
 
 
 @dataclass(frozen=True)
@@ -40,32 +42,6 @@ def describe(failures: Sequence[Failure]) -> str:
     return "; ".join(str(failure) for failure in failures)
 
 
-def positive_number(value: object) -> bool:
-    """Whether ``value`` is a finite number of seconds above zero (``True`` is not)."""
-    seconds = _finite_seconds(value)
-    return seconds is not None and seconds > 0
-
-
-def non_negative_number(value: object) -> bool:
-    """Whether ``value`` is a finite number of seconds, zero allowed (``True`` is not)."""
-    return _finite_seconds(value) is not None
-
-
-def _finite_seconds(value: object) -> float | None:
-    """``value`` as finite, non-negative seconds, or ``None`` for anything else.
-
-    Only ``int`` and ``float`` count (not ``bool``, strings or ``Decimal``); an int too
-    large for a float (``10**400``) is refused rather than raising ``OverflowError``.
-    """
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return None
-    try:
-        seconds = float(value)
-    except OverflowError:
-        return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
-
-
 def qualified_name(function: Callable[..., Any]) -> str:
     """``module.qualname`` of a function, as messages and logs name receivers and checks."""
     module = getattr(function, "__module__", None) or "?"
@@ -77,20 +53,24 @@ class Tracker:
     """Remembers which steps are running, so a timeout can name what it waited for."""
 
     def __init__(self) -> None:
-        self.running: dict[str, None] = {}
+        self.running: collections.Counter[str] = collections.Counter()
+        """How many steps of each name are running (receivers made by one factory
+        share a name)."""
         self.interrupted: list[str] = []
 
     @contextlib.contextmanager
     def step(self, name: str) -> Iterator[None]:
         """Mark ``name`` as running for the duration of the block."""
-        self.running[name] = None
+        self.running[name] += 1
         try:
             yield
         except asyncio.CancelledError:
             self.interrupted.append(name)
             raise
         finally:
-            del self.running[name]
+            self.running[name] -= 1
+            if not self.running[name]:
+                del self.running[name]
 
 
 CANCEL_GRACE = 1.0
@@ -103,14 +83,13 @@ async def run_concurrently(
     steps: Sequence[tuple[str, Coroutine[object, object, object]]],
     *,
     fail_fast: bool,
-    timeout: float | None = None,
-    limit: str = "",
+    timeout: Limit | None = None,
 ) -> list[Failure]:
     """Run every coroutine as a task; return the failures, in the order of ``steps``.
 
     With ``fail_fast`` the first failure cancels the steps still running (they are
     not failures of their own). When ``timeout`` passes, the steps still running are
-    cancelled and reported as not finished "within ``limit``", together with the
+    cancelled and reported as not finished within it, together with the
     failures collected until then. If the caller is cancelled, every task is
     cancelled before the cancellation goes on. Cancelled tasks get
     :data:`CANCEL_GRACE` seconds to finish; one that ignores cancellation is
@@ -123,7 +102,7 @@ async def run_concurrently(
     try:
         _, running = await asyncio.wait(
             tasks,
-            timeout=timeout,
+            timeout=None if timeout is None else timeout.seconds,
             return_when=asyncio.FIRST_EXCEPTION if fail_fast else asyncio.ALL_COMPLETED,
         )
     finally:
@@ -138,7 +117,7 @@ async def run_concurrently(
     return [
         Failure(name, task.exception())
         if task in failed
-        else Failure(name, reason=f"did not finish within {limit}")
+        else Failure(name, reason=f"did not finish within {timeout}")
         for (name, _), task in zip(steps, tasks, strict=True)
         if task in failed or task in timed_out
     ]

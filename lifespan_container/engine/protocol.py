@@ -14,22 +14,28 @@ that does not support the lifespan, and serve on with nothing initialised.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from typing import Any, TypeAlias
 
 from lifespan_container._redact import describe_error, get_logger, redact
 from lifespan_container.exceptions import LifespanContainerError
 
-if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+__all__ = ["Message", "Receive", "Scope", "Send", "failure_message", "serve_lifespan"]
 
-    from asgiref.typing import ASGIReceiveCallable, ASGISendCallable
+# The package's one vocabulary for ASGI, the broadest every caller fits: servers,
+# httpx's ASGITransport (MutableMapping scope and messages), Django's test clients,
+# and Django's own handler as django-stubs types it (receive gives a Mapping).
+Scope: TypeAlias = MutableMapping[str, Any]
+Message: TypeAlias = MutableMapping[str, Any]
+Receive: TypeAlias = Callable[[], Awaitable[Mapping[str, Any]]]
+Send: TypeAlias = Callable[[Message], Awaitable[None]]
 
 logger = get_logger("lifespan_container")
 
 
 async def serve_lifespan(
-    receive: ASGIReceiveCallable,
-    send: ASGISendCallable,
+    receive: Receive,
+    send: Send,
     *,
     startup: Callable[[], Awaitable[None]],
     shutdown: Callable[[], Awaitable[None]],

@@ -46,8 +46,8 @@ from typing import TYPE_CHECKING, Any
 from dependency_injector import errors, providers
 from django.conf import settings
 
-from lifespan_container.conf import SETTING, Problem, parse_source, raw
-from lifespan_container.lifecycle import configuration_of, provider_paths, walk
+from lifespan_container._settings import SETTING, Problem, check_id, parse_source, raw
+from lifespan_container.engine.graph import configuration_of, provider_paths, walk
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -136,7 +136,7 @@ def configuration_problems(container: containers.Container) -> list[Problem]:
             ]
             found.append(
                 Problem(
-                    "lifespan_container.E011",
+                    check_id("E011"),
                     f'settings.{SETTING}["CONFIGURATION"] names {path!r}, which is not a '
                     "providers.Configuration of the container.",
                     f"Use the attribute name of one: {', '.join(map(repr, names)) or 'none'}.",
@@ -150,7 +150,7 @@ def configuration_problems(container: containers.Container) -> list[Problem]:
             origin = _origin(listed.get(root_path, []), selector)
             found.append(
                 Problem(
-                    "lifespan_container.E012",
+                    check_id("E012"),
                     f"The configuration option {root_path}.{selector} is required and has "
                     "no value.",
                     f"Set {origin}." if origin else _no_source(root_path),

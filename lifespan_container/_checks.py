@@ -1,31 +1,14 @@
-"""System checks for ``settings.LIFESPAN_CONTAINER``.
+"""The system checks: what ``manage.py check`` reports, with the fix.
 
-=========================  ==========================================================
-``lifespan_container.E001``  the setting is not a dict
-``lifespan_container.E002``  the setting has unknown keys (a typo)
-``lifespan_container.E003``  ``STARTUP_TIMEOUT`` is not a positive number
-``lifespan_container.E004``  ``SHUTDOWN_TIMEOUT`` is not a positive number
-``lifespan_container.E005``  ``CONTAINER`` is not set
-``lifespan_container.E006``  ``CONTAINER`` is not a string, or does not import
-``lifespan_container.E007``  ``CONTAINER`` is not a ``DeclarativeContainer`` subclass
-``lifespan_container.E008``  ``HEALTH_CHECK_TIMEOUT`` is not a positive number
-``lifespan_container.E009``  ``HEALTH_CHECK_CACHE`` is not a number of seconds (0 or more)
-``lifespan_container.E010``  ``CONFIGURATION`` is not a mapping of configurations to sources
-``lifespan_container.E011``  ``CONFIGURATION`` names no ``providers.Configuration``
-``lifespan_container.E012``  a required configuration option has no value
-``lifespan_container.E013``  a resource depends on itself, through any provider
-``lifespan_container.E101``  an ``@inject`` marker names no provider of the container
-``lifespan_container.E102``  a routed view declares ``Provide[...]`` without ``@inject``
-``lifespan_container.E103``  a routed view uses dependency-injector's own ``@inject``
-``lifespan_container.E104``  the URLconf cannot be imported (e.g. ``Provide[Container.typo]``)
-=========================  ==========================================================
+Every check id, and what it reports, is listed once, in
+:data:`lifespan_container._settings.CHECKS`; the settings reference shows the
+same list.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -34,17 +17,18 @@ from dependency_injector import errors as di_errors
 from django.core.checks import CheckMessage, Error
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from lifespan_container._redact import describe_error, get_logger
-from lifespan_container._runtime import get_runtime, setting_problems
-from lifespan_container.configuration import configuration_problems
-from lifespan_container.injection import (
+from lifespan_container._configuration import configuration_problems
+from lifespan_container._markers import (
     find_provider,
     foreign_inject_message,
     foreign_injections,
     has_markers,
-    injected_functions,
     refuse_foreign_injections,
 )
+from lifespan_container._redact import describe_error, get_logger, where_raised
+from lifespan_container._runtime import get_runtime
+from lifespan_container._settings import check_id, setting_problems
+from lifespan_container.injection import injected_functions
 
 logger = get_logger("lifespan_container")
 
@@ -71,7 +55,7 @@ def check_configuration(**kwargs: Any) -> list[CheckMessage]:  # noqa: ARG001
             f"Resource {name!r} depends on itself: {' -> '.join(path)}, so it can never open.",
             hint="Break the cycle: no provider a resource needs may need that resource.",
             obj=name,
-            id="lifespan_container.E013",
+            id=check_id("E013"),
         )
         for name, path in cycles.items()
     ]
@@ -101,7 +85,7 @@ def check_injections(**kwargs: Any) -> list[CheckMessage]:  # noqa: ARG001
                     hint="from lifespan_container import inject, and decorate the view with "
                     "it instead.",
                     obj=where,
-                    id="lifespan_container.E103",
+                    id=check_id("E103"),
                 )
             )
         elif not hasattr(function, "__lifespan_injected__") and has_markers(function):
@@ -113,7 +97,7 @@ def check_injections(**kwargs: Any) -> list[CheckMessage]:  # noqa: ARG001
                     hint="Add @lifespan_container.inject directly on the function (under "
                     "@api_view, @action or method_decorator, where those are used).",
                     obj=where,
-                    id="lifespan_container.E102",
+                    id=check_id("E102"),
                 )
             )
     return errors
@@ -192,13 +176,7 @@ def _url_check_reports_imports() -> bool:
 
 def _urlconf_error(exc: Exception) -> CheckMessage:
     """E104: importing the URLconf raised; name the module and line that did."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    own = [
-        f
-        for f in frames
-        if "/django/" not in f.filename and "/lifespan_container/" not in f.filename
-    ]
-    place = f" at {own[-1].filename}:{own[-1].lineno} ({own[-1].line})" if own else ""
+    place = where_raised(exc, skip=("/django/", "/lifespan_container/"), line=True)
     hint = "Fix the error where it is raised, then run manage.py check again."
     obj = getattr(exc, "obj", None)
     if isinstance(obj, type) and issubclass(obj, containers.DeclarativeContainer):
@@ -211,7 +189,7 @@ def _urlconf_error(exc: Exception) -> CheckMessage:
         f"{describe_error(exc)}{place}.",
         hint=hint,
         obj=str(getattr(exc, "name", "") or type(exc).__name__),
-        id="lifespan_container.E104",
+        id=check_id("E104"),
     )
 
 
@@ -231,7 +209,7 @@ def _marker_errors(container: containers.Container | None) -> list[CheckMessage]
                             hint="Give the option a value (see settings.LIFESPAN_CONTAINER"
                             '["CONFIGURATION"]), or drop .required().',
                             obj=spec.where,
-                            id="lifespan_container.E012",
+                            id=check_id("E012"),
                         )
                     )
             if provider is None:
@@ -243,7 +221,7 @@ def _marker_errors(container: containers.Container | None) -> list[CheckMessage]
                         'settings.LIFESPAN_CONTAINER["CONTAINER"] is None.',
                         hint="Name a provider of the container in Provide[...].",
                         obj=spec.where,
-                        id="lifespan_container.E101",
+                        id=check_id("E101"),
                     )
                 )
     return errors

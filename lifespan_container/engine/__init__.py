@@ -1,0 +1,27 @@
+"""The engine: the whole lifecycle of a container's resources, with no Django in it.
+
+Internal: import the public names from :mod:`lifespan_container.lifecycle` and
+:mod:`lifespan_container.health`. Nothing in this package imports Django or any
+module of the Django layer above it (a test asserts it); it is tested in plain
+asyncio. The modules, from the bottom up:
+
+``limits``
+    Time limits: seconds with the label that failures name them by.
+``steps``
+    Named steps run concurrently, with a record of what failed or hung.
+``graph``
+    The container as a graph of resources: names, dependencies, start order,
+    thread or loop, cycles. Pure and synchronous.
+``guard``
+    Hands an open value out, only on the event loop it belongs to.
+``lifecycle``
+    Opens the resources (bounded, all or nothing) and closes them (bounded,
+    never half way), reporting each step.
+``lifespan``
+    One lifespan: the phase, startup with rollback, shutdown with its budget
+    split between the receivers and the resources, close-on-cancel.
+``protocol``
+    The ASGI lifespan message loop, and the ASGI types the package uses.
+``health_checks``, ``health_runs``, ``health``
+    What each resource's health check is; shared, cached runs; the results.
+"""

@@ -1,0 +1,141 @@
+"""The guard: hands an open resource out, only where it may be used.
+
+Each resource provider gets a guard (an overriding provider at the bottom of its
+override stack). It hands out the opened value without any ``Future`` wrapping,
+raises :class:`ResourcesNotStartedError` before startup and after shutdown, and
+:class:`WrongEventLoopError` when a loop-bound (async) resource is asked for
+from another event loop, or from a thread that cannot reach its loop. Overrides
+a test puts on top of the guard win.
+
+The messages say what happened; what to do about it depends on where the engine
+runs (which servers, which test clients), so the layer above passes that as
+:class:`Advice`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from asgiref.sync import SyncToAsync
+
+from lifespan_container.exceptions import ResourcesNotStartedError, WrongEventLoopError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from dependency_injector import providers
+
+__all__ = ["Advice", "Guard", "Handle", "here", "open_in_thread"]
+
+
+@dataclass(frozen=True)
+class Advice:
+    """What to do, appended to the guard's and the lifespan's error messages."""
+
+    not_open: str = ""
+    """When a resource is asked for while it is not open."""
+    wrong_loop: str = ""
+    """When a loop-bound resource is asked for from another event loop."""
+    wrong_thread: str = ""
+    """When it is asked for from a thread that cannot reach its loop."""
+    already_open: str = ""
+    """When a second lifespan starts while the resources are open."""
+
+
+class Handle(NamedTuple):
+    """What ``@inject`` needs to hand a resource out without calling its provider.
+
+    The value may be taken as ``values[name]`` when ``provider.last_overriding is
+    overriding`` (no test overrides it) and, if ``loop_bound``, when :func:`here`
+    is ``guard.loop``. Anything else must go through ``guard.hand_out(name)``,
+    which applies every check and raises the right error. ``values`` is the
+    guard's own dict, shared so that a lookup costs nothing: read it, never change
+    it.
+    """
+
+    name: str
+    overriding: providers.Provider[Any]
+    """The provider the guard put at the bottom of the resource's override stack."""
+    guard: Guard
+    values: dict[str, object]
+    loop_bound: bool
+
+
+here: Callable[[], object] = asyncio._get_running_loop  # noqa: SLF001
+"""The running event loop, or ``None`` in a thread without one (a C function that
+never raises). Compared with :attr:`Guard.loop` on every injection."""
+
+# Threads the lifecycle opens sync resources in: they may use loop-bound resources.
+_opening_thread = threading.local()
+
+
+class Guard:
+    """The open values of a lifecycle's resources, and the rules for handing them out."""
+
+    def __init__(self, loop_bound: frozenset[str], advice: Advice) -> None:
+        self.values: dict[str, object] = {}
+        """Each open resource's value, by name."""
+        self.loop: asyncio.AbstractEventLoop | None = None
+        """The event loop the resources were opened in, while any of them is open."""
+        self.loop_bound = loop_bound
+        self.advice = advice
+
+    def hand_out(self, name: str) -> object:
+        """The open value of the resource ``name``, after every check."""
+        try:
+            value = self.values[name]
+        except KeyError:
+            msg = _join(
+                f"Resource {name!r} is not open: the resources open in the lifespan startup, "
+                "and it has not run (or the shutdown already ran).",
+                self.advice.not_open,
+            )
+            raise ResourcesNotStartedError(msg) from None
+        if name in self.loop_bound:
+            loop = here()
+            if loop is None:
+                if _loop_of_this_thread() is not self.loop:
+                    msg = _join(
+                        f"Resource {name!r} belongs to the event loop that ran the lifespan "
+                        "startup, and it was asked for from a thread that cannot reach that "
+                        "loop.",
+                        self.advice.wrong_thread,
+                    )
+                    raise WrongEventLoopError(msg)
+            elif loop is not self.loop:
+                msg = _join(
+                    f"Resource {name!r} belongs to the event loop that ran the lifespan "
+                    "startup, and it was asked for from another event loop.",
+                    self.advice.wrong_loop,
+                )
+                raise WrongEventLoopError(msg)
+        return value
+
+
+def _join(what: str, advice: str) -> str:
+    return f"{what} {advice}" if advice else what
+
+
+def open_in_thread(loop: asyncio.AbstractEventLoop, init: Callable[[], object]) -> object:
+    """Call ``init`` in a worker thread that may use the resources of ``loop``."""
+    _opening_thread.loop = loop
+    try:
+        return init()
+    finally:
+        del _opening_thread.loop
+
+
+def _loop_of_this_thread() -> asyncio.AbstractEventLoop | None:
+    """The event loop a worker thread belongs to, if any.
+
+    A sync view under an ASGI server runs in a thread started by asgiref's
+    ``SyncToAsync``, which records the serving loop so that ``async_to_sync`` can
+    run coroutines there. The lifecycle's own threads record theirs.
+    """
+    loop: asyncio.AbstractEventLoop | None = getattr(_opening_thread, "loop", None)
+    if loop is None:
+        loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+    return loop

@@ -1,0 +1,146 @@
+"""One lifespan of a container: its phase, its bounded startup and shutdown.
+
+startup
+    Open every resource (ordered, concurrent, all or nothing), then run the
+    receivers (the Django layer's ``asgi_startup``), together bounded by the
+    startup limit. If anything fails, the time passes or the startup is
+    cancelled, every opened resource is closed again (bounded by the shutdown
+    limit) and :class:`StartupFailedError` names each failure.
+
+shutdown
+    Run the receivers (at most half of the shutdown limit), then close every
+    resource with the time that is left, even when a receiver failed or was
+    cancelled. Every failure is logged and raised together in
+    :class:`ShutdownFailedError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Literal
+
+from lifespan_container._redact import get_logger, redact
+from lifespan_container.engine.guard import Advice
+from lifespan_container.engine.limits import Limit
+from lifespan_container.engine.steps import Failure, Tracker, describe
+from lifespan_container.exceptions import ShutdownFailedError, StartupFailedError
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from lifespan_container.engine.lifecycle import ResourceLifecycle
+
+__all__ = ["Lifespan", "Phase"]
+
+logger = get_logger("lifespan_container")
+
+Phase = Literal["idle", "starting", "serving", "stopping", "stopped"]
+"""Where a lifespan is: ``idle`` until a startup begins."""
+
+
+class Lifespan:
+    """The lifespans of one ``lifecycle`` (``None``: a project with no container)."""
+
+    def __init__(self, lifecycle: ResourceLifecycle | None, advice: Advice | None = None) -> None:
+        self.lifecycle = lifecycle
+        self.advice = advice or Advice()
+        self.phase: Phase = "idle"
+        """``starting``, ``serving`` (startup completed), ``stopping`` (shutdown
+        began), ``stopped``. Readiness is ``serving``."""
+
+    async def start(
+        self,
+        startup: Limit,
+        shutdown: Limit,
+        receivers: Callable[[Tracker, Limit], Awaitable[list[Failure]]] | None = None,
+    ) -> None:
+        """Open the resources, then run ``receivers``: all or nothing, within ``startup``.
+
+        On failure every opened resource closes again within ``shutdown``, and
+        :class:`StartupFailedError` is raised naming each failure.
+        """
+        lifecycle = self.lifecycle
+        if lifecycle is not None and lifecycle.in_use:
+            msg = (
+                "Startup failed: the container's resources are already open, for another "
+                "lifespan of this process. One container serves one lifespan at a time."
+            )
+            msg = f"{msg} {self.advice.already_open}" if self.advice.already_open else msg
+            logger.error(msg)
+            raise StartupFailedError(msg)
+        self.phase = "starting"
+        tracker = Tracker()
+        try:
+            async with asyncio.timeout(startup.seconds):
+                failures = await lifecycle.start(tracker=tracker) if lifecycle else []
+                if not failures and receivers is not None:
+                    failures = await receivers(tracker, startup)
+        except TimeoutError:
+            # Steps report their own errors as failures: this can only be the deadline.
+            reason = f"did not finish within {startup}"
+            failures = [Failure(step, reason=reason) for step in tracker.interrupted] or [
+                Failure("startup", reason=reason)
+            ]
+        except BaseException:
+            # Cancelled by the server: still close what was opened.
+            try:
+                if lifecycle:
+                    await lifecycle.stop(shutdown)
+            finally:
+                self.phase = "stopped"
+            raise
+        if not failures:
+            self.phase = "serving"
+            return
+        message = f"Startup failed: {describe(failures)}."
+        try:
+            if lifecycle:
+                rollback = await lifecycle.stop(shutdown)
+                if rollback:
+                    message += f" Closing the opened resources also failed: {describe(rollback)}."
+        finally:
+            self.phase = "stopped"
+        logger.error(message)
+        raise StartupFailedError(message, failures) from _first_error(failures)
+
+    async def stop(
+        self,
+        shutdown: Limit,
+        receivers: Callable[[Tracker, Limit], Awaitable[list[Failure]]] | None = None,
+    ) -> None:
+        """Run ``receivers``, then close the resources; within ``shutdown``, never half way.
+
+        ``receivers`` get at most half of ``shutdown``, so that the resources always
+        have the other half to close.
+        """
+        lifecycle = self.lifecycle
+        self.phase = "stopping"
+        tracker = Tracker()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + shutdown.seconds
+        failures: list[Failure] = []
+        try:
+            if receivers is not None:
+                failures = await receivers(tracker, shutdown.share(0.5))
+        finally:
+            # Also when the receivers were cancelled: the resources close regardless.
+            try:
+                if lifecycle:
+                    left = Limit(max(deadline - loop.time(), 0.0), str(shutdown))
+                    failures += await lifecycle.stop(left, tracker)
+            finally:
+                self.phase = "stopped"
+        if failures:
+            message = f"Shutdown finished with errors: {describe(failures)}."
+            logger.error(message)
+            raise ShutdownFailedError(message, failures) from _first_error(failures)
+
+
+def _first_error(failures: list[Failure]) -> BaseException | None:
+    """The error to chain to the raised one, unless its text carries credentials.
+
+    The server prints the chain; the library's own message and log record already
+    name the error, masked.
+    """
+    error = next((failure.error for failure in failures if failure.error is not None), None)
+    return error if error is None or redact(str(error)) == str(error) else None
