@@ -18,6 +18,7 @@ from django.core.checks import CheckMessage, Error
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from lifespan_container._configuration import configuration_problems
+from lifespan_container._injected import injected_functions
 from lifespan_container._markers import (
     find_provider,
     foreign_inject_message,
@@ -28,7 +29,6 @@ from lifespan_container._markers import (
 from lifespan_container._redact import describe_error, get_logger, where_raised
 from lifespan_container._runtime import get_runtime
 from lifespan_container._settings import check_id, setting_problems
-from lifespan_container.injection import injected_functions
 
 logger = get_logger("lifespan_container")
 

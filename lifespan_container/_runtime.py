@@ -15,13 +15,13 @@ from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
 
 from lifespan_container._configuration import fill_configuration
+from lifespan_container._dispatch import send_resource_event
 from lifespan_container._settings import SETTING, load_container_class, raw, setting_problems
 from lifespan_container.engine.graph import provider_paths
 from lifespan_container.engine.guard import Advice
 from lifespan_container.engine.lifecycle import ResourceLifecycle
 from lifespan_container.engine.lifespan import Lifespan, Phase
 from lifespan_container.exceptions import LifespanContainerError
-from lifespan_container.signals import send_resource_event
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -45,8 +45,8 @@ ADVICE: Final = Advice(
         "ASGI server that sends the lifespan."
     ),
     wrong_thread=(
-        "Such a thread is a sync view's under WSGI runserver or Django's sync test Client, "
-        "or a thread of your own. Under an ASGI server, sync views run in threads that "
+        "(a sync view under WSGI runserver or Django's sync test Client, or a thread of "
+        "your own). Under an ASGI server, sync views run in threads that "
         "can: call the resource there through asgiref.sync.async_to_sync. In tests, use "
         "django.test.AsyncClient or override the provider."
     ),
@@ -107,7 +107,17 @@ class Runtime:
 
     def overrides(self) -> Overrides:
         """What overrides every provider of the container now (to :meth:`restore` later)."""
-        return _overrides_of(_providers(self.container))
+        return self.snapshot(self.container)
+
+    @staticmethod
+    def snapshot(container: containers.Container | None) -> Overrides:
+        """What overrides every provider of ``container`` now."""
+        return _overrides_of(_providers(container))
+
+    @staticmethod
+    def restore_snapshot(saved: Overrides) -> None:
+        """Undo every override put on the providers since ``saved`` was taken."""
+        _undo_since(saved)
 
     def restore(self, saved: Overrides) -> None:
         """Undo every override put on the container's providers since ``saved`` was taken.
@@ -197,7 +207,7 @@ def load_runtime() -> Runtime:
     """Instantiate the container named in settings (``None`` allowed) with its lifecycle.
 
     Its configurations get their values from settings (see
-    :mod:`lifespan_container.configuration`) before anything can use them.
+    :mod:`lifespan_container._configuration`) before anything can use them.
     """
     value: Any = raw()
     path = value.get("CONTAINER") if isinstance(value, dict) else None
@@ -273,7 +283,8 @@ def on_swap(callback: Callable[[], None]) -> None:
 
     ``@inject`` forgets the markers it resolved against the previous container.
     """
-    _PROCESS.on_swap.append(callback)
+    if callback not in _PROCESS.on_swap:
+        _PROCESS.on_swap.append(callback)
 
 
 def get_container() -> containers.Container:

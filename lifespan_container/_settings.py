@@ -57,7 +57,7 @@ CHECKS: Final[dict[str, str]] = {
 
 
 def check_id(code: str) -> str:
-    """The full id of check ``code`` (``"E001"`` -> ``check_id("E001")``)."""
+    """The full id of check ``code``: ``E001`` -> ``lifespan_container.E001``."""
     if code not in CHECKS:
         msg = f"Unknown check id {code!r}: add it to CHECKS."
         raise KeyError(msg)
@@ -256,7 +256,7 @@ def container_problems() -> list[Problem]:
     """What is wrong with ``LIFESPAN_CONTAINER["CONTAINER"]`` (empty when it loads)."""
     value = raw()
     if not isinstance(value, dict):
-        return []  # reported by conf.problems() as E001
+        return []  # reported by problems() as E001
     if "CONTAINER" not in value:
         return [
             Problem(

@@ -29,12 +29,13 @@ from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIHandler
 
 from lifespan_container._checks import refuse_foreign_views
+from lifespan_container._dispatch import dispatch
 from lifespan_container._redact import get_logger
 from lifespan_container._runtime import Runtime, get_runtime
 from lifespan_container._settings import lifespan_settings
 from lifespan_container.engine.protocol import Receive, Scope, Send, serve_lifespan
 from lifespan_container.exceptions import UnsupportedScopeError
-from lifespan_container.signals import asgi_shutdown, asgi_startup, dispatch
+from lifespan_container.signals import asgi_shutdown, asgi_startup
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping

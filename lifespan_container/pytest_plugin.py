@@ -39,7 +39,8 @@ if TYPE_CHECKING:
     import httpx
     from dependency_injector import containers
 
-    from lifespan_container.testing import ASGIApp, Overrides
+    from lifespan_container.engine.protocol import ASGIApp
+    from lifespan_container.testing import Overrides
 
 __all__ = ["RunningLifespan"]
 
@@ -83,9 +84,9 @@ def _lifespan_container_isolation(request: pytest.FixtureRequest) -> Iterator[No
 @pytest.fixture
 def asgi_application() -> ASGIApp:
     """The project's ASGI application (``lifespan_container.asgi.get_asgi_application()``)."""
-    from lifespan_container.asgi import get_asgi_application  # noqa: PLC0415
+    from lifespan_container.testing import _default_application  # noqa: PLC0415
 
-    return get_asgi_application()
+    return _default_application()
 
 
 @pytest.fixture
@@ -129,7 +130,7 @@ if _HAS_ASYNCIO:
     @pytest_asyncio.fixture(loop_scope="function")
     async def asgi_client(lifespan: RunningLifespan) -> AsyncIterator[httpx.AsyncClient]:
         """An httpx client for the application, in-process, with the lifespan running."""
-        from lifespan_container.testing import client_for  # noqa: PLC0415
+        from lifespan_container.engine.driver import client_for  # noqa: PLC0415
 
         async with client_for(lifespan.application, lifespan.state) as client:
             yield client

@@ -28,19 +28,18 @@ from lifespan_container._configuration import fill_configuration
 from lifespan_container._redact import get_logger
 from lifespan_container._runtime import Runtime, current_runtime, set_runtime
 from lifespan_container._settings import lifespan_settings
-from lifespan_container.engine.driver import drive_lifespan
+from lifespan_container.engine.driver import client_for, drive_lifespan
 from lifespan_container.exceptions import (
     LifespanContainerError,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, MutableMapping
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
     from types import TracebackType
 
     import httpx
 
-    # ASGI applications annotate their three parameters in many ways: accept them all.
-    ASGIApp = Callable[..., Awaitable[None]]
+    from lifespan_container.engine.protocol import ASGIApp
 
 __all__ = [
     "Overrides",
@@ -112,31 +111,6 @@ async def lifespan_client(
     app = application if application is not None else _default_application()
     async with lifespan(app) as state, client_for(app, state, base_url, **client_options) as client:
         yield client
-
-
-@contextlib.asynccontextmanager
-async def client_for(
-    app: ASGIApp, state: dict[str, Any], base_url: str = "http://testserver", **options: Any
-) -> AsyncIterator[httpx.AsyncClient]:
-    """An in-process ``httpx.AsyncClient`` for ``app`` whose lifespan already runs."""
-    import httpx  # noqa: PLC0415 (a test dependency, not a dependency of the library)
-
-    transport = httpx.ASGITransport(app=_with_state(app, state))
-    async with httpx.AsyncClient(transport=transport, base_url=base_url, **options) as client:
-        yield client
-
-
-def _with_state(app: ASGIApp, state: dict[str, Any]) -> ASGIApp:
-    """``app`` with a shallow copy of ``state`` in every request's scope."""
-
-    async def app_with_state(
-        scope: MutableMapping[str, Any],
-        receive: Callable[[], Awaitable[MutableMapping[str, Any]]],
-        send: Callable[[MutableMapping[str, Any]], Awaitable[None]],
-    ) -> None:
-        await app({**scope, "state": dict(state)}, receive, send)
-
-    return app_with_state
 
 
 @overload
@@ -308,9 +282,13 @@ def use_container(
     if isinstance(container, type):
         container = container()
         fill_configuration(container)
+    # The new runtime puts its guards on the container's resources: an instance in
+    # use elsewhere (the project's own) gets them off again at the end.
+    saved = Runtime.snapshot(container)
     runtime = Runtime(container)
     previous = set_runtime(runtime)
     try:
         yield runtime
     finally:
         set_runtime(previous)
+        Runtime.restore_snapshot(saved)

@@ -47,7 +47,7 @@ from uvicorn_worker import UvicornWorker as StockUvicornWorker
 
 __all__ = ["UvicornWorker", "drain_limit"]
 
-DRAIN_MARGIN: Final = 1.0
+_DRAIN_MARGIN: Final = 1.0
 """Seconds of ``--graceful-timeout`` left to neither the drain nor ``SHUTDOWN_TIMEOUT``.
 
 For the worker to notice the signal (uvicorn looks every 0.1 s), uvicorn's own 0.1 s
@@ -55,7 +55,7 @@ pause before it drains, the cancelled requests to unwind, the process to exit an
 the master to see it (it looks every 0.1 s)."""
 
 
-def lifespan_mode(app: object) -> str:
+def _lifespan_mode(app: object) -> str:
     """``"on"`` for this library's handler, ``"off"`` for Django's own, else ``"auto"``."""
     from django.core.handlers.asgi import ASGIHandler  # noqa: PLC0415
 
@@ -77,23 +77,23 @@ def drain_limit(
     ``LIFESPAN_CONTAINER["SHUTDOWN_TIMEOUT"]``, ``configured`` uvicorn's own
     ``timeout_graceful_shutdown`` if the worker's config sets one. The drain gets
     what is left of the graceful timeout after ``SHUTDOWN_TIMEOUT`` and
-    :data:`DRAIN_MARGIN`. When nothing is left, the arithmetic cannot work: the
+    :data:`_DRAIN_MARGIN`. When nothing is left, the arithmetic cannot work: the
     drain and the lifespan shutdown then share what is left after the margin,
     half each, and the shutdown may be killed before it ends. A smaller
     ``configured`` value is kept; a larger one is cut to the limit.
     """
-    limit = graceful_timeout - shutdown_timeout - DRAIN_MARGIN
+    limit = graceful_timeout - shutdown_timeout - _DRAIN_MARGIN
     warnings: list[str] = []
     if limit <= 0:
-        limit = max(graceful_timeout - DRAIN_MARGIN, 0.0) / 2
+        limit = max(graceful_timeout - _DRAIN_MARGIN, 0.0) / 2
         warnings.append(
             f'LIFESPAN_CONTAINER["SHUTDOWN_TIMEOUT"] ({shutdown_timeout:g} s) leaves no time '
             f"to drain requests within gunicorn's --graceful-timeout ({graceful_timeout:g} s), "
-            f"after a {DRAIN_MARGIN:g} s margin. The drain gets half of the rest: requests "
+            f"after a {_DRAIN_MARGIN:g} s margin. The drain gets half of the rest: requests "
             f"still running {limit:g} s after the stop signal are cancelled, and a lifespan "
             f"shutdown longer than about {limit:g} s is killed. Set --graceful-timeout to at least "
-            f"SHUTDOWN_TIMEOUT + {DRAIN_MARGIN:g} s + the seconds requests may take to "
-            f"finish (e.g. {shutdown_timeout + DRAIN_MARGIN + 10:g} for 10 s), or lower "
+            f"SHUTDOWN_TIMEOUT + {_DRAIN_MARGIN:g} s + the seconds requests may take to "
+            f"finish (e.g. {shutdown_timeout + _DRAIN_MARGIN + 10:g} for 10 s), or lower "
             f"SHUTDOWN_TIMEOUT."
         )
     if configured is not None:
@@ -105,7 +105,7 @@ def drain_limit(
                 f"so that the lifespan shutdown (SHUTDOWN_TIMEOUT, {shutdown_timeout:g} s) "
                 f"ends within gunicorn's --graceful-timeout ({graceful_timeout:g} s). To drain "
                 f"for longer, raise --graceful-timeout to at least "
-                f"{configured + shutdown_timeout + DRAIN_MARGIN:g}."
+                f"{configured + shutdown_timeout + _DRAIN_MARGIN:g}."
             )
     return limit, warnings
 
@@ -132,7 +132,7 @@ class UvicornWorker(StockUvicornWorker):
 
     async def _serve(self) -> None:
         self.config.app = self.wsgi
-        self.config.lifespan = lifespan_mode(self.wsgi)
+        self.config.lifespan = _lifespan_mode(self.wsgi)
         if _runs_this_librarys_lifespan(self.config.lifespan):
             self._bound_the_drain()
         server = Server(config=self.config)

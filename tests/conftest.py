@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from collections.abc import Callable, Iterator
@@ -14,7 +15,8 @@ from tests.clock import LoopClock
 from tests.resources import Journal
 
 if TYPE_CHECKING:
-    from lifespan_container.injection import InjectedFunctions
+    from lifespan_container._injected import InjectedFunctions
+    from lifespan_container.runtime import Runtime
 
 pytest_plugins = ["pytester"]
 
@@ -72,20 +74,20 @@ def connect() -> Iterator[Connect]:
 
 
 @pytest.fixture
-def install_container() -> Iterator[Callable[[Any], Any]]:
-    """Make a container the process's (``get_runtime()``) for one test; undone after it."""
-    from lifespan_container._runtime import Runtime, set_runtime  # noqa: PLC0415
+def install_container() -> Iterator[Callable[[Any], Runtime]]:
+    """Make a container the process's (``get_runtime()``) for one test; undone after it.
 
-    previous: list[Runtime | None] = []
+    Each call installs one with ``use_container()``; after the test they are undone,
+    newest first, so the runtime of before the test is back.
+    """
+    from lifespan_container.testing import use_container  # noqa: PLC0415
 
-    def install(container: Any) -> Runtime:
-        runtime = Runtime(container)
-        previous.append(set_runtime(runtime))
-        return runtime
+    with contextlib.ExitStack() as installed:
 
-    yield install
-    if previous:
-        set_runtime(previous[0])
+        def install(container: Any) -> Runtime:
+            return installed.enter_context(use_container(container))
+
+        yield install
 
 
 @pytest.fixture
@@ -113,7 +115,7 @@ def registry() -> Iterator[Registry]:
     view a test defines would otherwise be checked, and resolved again, in later
     tests until it is garbage-collected.
     """
-    from lifespan_container.injection import REGISTRY  # noqa: PLC0415
+    from lifespan_container._injected import REGISTRY  # noqa: PLC0415
 
     saved = list(REGISTRY)
     yield REGISTRY

@@ -51,7 +51,7 @@ def sync_bridge(
 
 
 def get_container_lifecycle() -> Any:
-    from lifespan_container._runtime import get_runtime  # noqa: PLC0415
+    from lifespan_container.runtime import get_runtime  # noqa: PLC0415
 
     return get_runtime().lifecycle
 

@@ -14,6 +14,10 @@ asyncio. The modules, from the bottom up:
     thread or loop, cycles. Pure and synchronous.
 ``guard``
     Hands an open value out, only on the event loop it belongs to.
+``events``
+    What happened to each resource: the log record and the listener call.
+``closing``
+    The end of a shutdown: wait for the closes until the deadline.
 ``lifecycle``
     Opens the resources (bounded, all or nothing) and closes them (bounded,
     never half way), reporting each step.
@@ -22,6 +26,8 @@ asyncio. The modules, from the bottom up:
     split between the receivers and the resources, close-on-cancel.
 ``protocol``
     The ASGI lifespan message loop, and the ASGI types the package uses.
+``driver``
+    Drives an application's lifespan from the server's side (the test helpers).
 ``health_checks``, ``health_runs``, ``health``
     What each resource's health check is; shared, cached runs; the results.
 """

@@ -1,7 +1,8 @@
-"""Drive an ASGI application's lifespan from the server's side, in the current loop.
+"""Drive an ASGI application from the server's side, in the current loop.
 
 What a server does with the lifespan scope (startup, then shutdown, each answered
-with ``*.complete`` or ``*.failed``), for the test helpers. Any ASGI application
+with ``*.complete`` or ``*.failed``), and an in-process httpx client that passes
+the lifespan state to each request as servers do, for the test helpers. Any ASGI application
 that speaks the lifespan protocol can be driven, not only this library's handler.
 """
 
@@ -12,6 +13,7 @@ import contextlib
 from typing import TYPE_CHECKING, Any
 
 from lifespan_container._redact import get_logger
+from lifespan_container.engine.steps import cancel_and_wait
 from lifespan_container.exceptions import (
     LifespanContainerError,
     ShutdownFailedError,
@@ -19,12 +21,13 @@ from lifespan_container.exceptions import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
+    from collections.abc import AsyncIterator, Mapping, MutableMapping
 
-    # ASGI applications annotate their three parameters in many ways: accept them all.
-    ASGIApp = Callable[..., Awaitable[None]]
+    import httpx
 
-__all__ = ["drive_lifespan"]
+    from lifespan_container.engine.protocol import ASGIApp, Receive, Scope, Send
+
+__all__ = ["client_for", "drive_lifespan"]
 
 logger = get_logger("lifespan_container")
 
@@ -66,8 +69,7 @@ async def drive_lifespan(app: ASGIApp, timeouts: float) -> AsyncIterator[dict[st
             task.result()  # what the application raised after answering
     finally:
         if not task.done():
-            task.cancel()
-            await asyncio.wait([task])
+            await cancel_and_wait([task])  # bounded: an app may ignore its cancellation
 
 
 async def _ask(
@@ -142,3 +144,24 @@ async def _ended(task: asyncio.Future[None], limit: float) -> None:
     One that answered and keeps running is cancelled by the caller's cleanup.
     """
     await asyncio.wait([task], timeout=limit)
+
+
+@contextlib.asynccontextmanager
+async def client_for(
+    app: ASGIApp, state: dict[str, Any], base_url: str = "http://testserver", **options: Any
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An in-process ``httpx.AsyncClient`` for ``app`` whose lifespan already runs."""
+    import httpx  # noqa: PLC0415 (a test dependency, not a dependency of the library)
+
+    transport = httpx.ASGITransport(app=_with_state(app, state))
+    async with httpx.AsyncClient(transport=transport, base_url=base_url, **options) as client:
+        yield client
+
+
+def _with_state(app: ASGIApp, state: dict[str, Any]) -> ASGIApp:
+    """``app`` with a shallow copy of ``state`` in every request's scope."""
+
+    async def app_with_state(scope: Scope, receive: Receive, send: Send) -> None:
+        await app({**scope, "state": dict(state)}, receive, send)
+
+    return app_with_state

@@ -89,8 +89,9 @@ class Guard:
             value = self.values[name]
         except KeyError:
             msg = _join(
-                f"Resource {name!r} is not open: the resources open in the lifespan startup, "
-                "and it has not run (or the shutdown already ran).",
+                f"Resource {name!r} is not open: the container's resources open in the ASGI "
+                "lifespan startup, and it has not run in this process (or shutdown already "
+                "ran).",
                 self.advice.not_open,
             )
             raise ResourcesNotStartedError(msg) from None
@@ -101,7 +102,7 @@ class Guard:
                     msg = _join(
                         f"Resource {name!r} belongs to the event loop that ran the lifespan "
                         "startup, and it was asked for from a thread that cannot reach that "
-                        "loop.",
+                        "loop",
                         self.advice.wrong_thread,
                     )
                     raise WrongEventLoopError(msg)
@@ -116,6 +117,9 @@ class Guard:
 
 
 def _join(what: str, advice: str) -> str:
+    """``what`` and then the advice; one that starts with "(" qualifies ``what``."""
+    if not what.endswith("."):
+        return f"{what} {advice}" if advice.startswith("(") else f"{what}. {advice}".rstrip()
     return f"{what} {advice}" if advice else what
 
 

@@ -19,11 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 from dependency_injector import providers
 
+from lifespan_container.engine.closing import resource_step, wait_for_closes
 from lifespan_container.engine.events import Reporter, ResourceEvent, fields, logger
 from lifespan_container.engine.graph import ResourceGraph, ResourceNode, is_async_result
 from lifespan_container.engine.guard import Advice, Guard, Handle, open_in_thread
 from lifespan_container.engine.limits import Limit
-from lifespan_container.engine.steps import Failure, Tracker, cancel_and_wait, run_concurrently
+from lifespan_container.engine.steps import Failure, Tracker, run_concurrently, timed_out
 from lifespan_container.exceptions import ResourcesNotStartedError
 
 if TYPE_CHECKING:
@@ -32,11 +33,6 @@ if TYPE_CHECKING:
     from dependency_injector import containers
 
 __all__ = ["ResourceEvent", "ResourceLifecycle", "resource_step"]
-
-
-def resource_step(name: str) -> str:
-    """How failures and the tracker name the step of resource ``name``."""
-    return f"resource {name!r}"
 
 
 class ResourceLifecycle:
@@ -78,8 +74,12 @@ class ResourceLifecycle:
 
     @property
     def listener(self) -> Callable[[ResourceEvent], Awaitable[None]] | None:
-        """What is awaited with each :class:`ResourceEvent`."""
+        """What is awaited with each :class:`ResourceEvent` (may be replaced)."""
         return self._reporter.listener
+
+    @listener.setter
+    def listener(self, listener: Callable[[ResourceEvent], Awaitable[None]] | None) -> None:
+        self._reporter.listener = listener
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -129,7 +129,7 @@ class ResourceLifecycle:
     # -- startup -------------------------------------------------------------------------
 
     async def start(
-        self, timeout: Limit | float | None = None, tracker: Tracker | None = None
+        self, tracker: Tracker | None = None, *, timeout: Limit | float | None = None
     ) -> list[Failure]:
         """Open every resource within ``timeout`` seconds; return the failures.
 
@@ -164,10 +164,9 @@ class ResourceLifecycle:
                     fail_fast=True,
                 )
         except TimeoutError:
-            reason = f"did not finish within {limit}"
-            failures = [Failure(step, reason=reason) for step in tracker.interrupted] or [
-                Failure("startup", reason=reason)
-            ]
+            if limit is None:  # pragma: no cover (steps' own errors are failures)
+                raise
+            failures = timed_out(tracker, limit)
         except BaseException:
             self._release_loop_if_idle()  # cancelled: keep the loop only for what is open
             raise
@@ -259,14 +258,15 @@ class ResourceLifecycle:
         tracker = tracker or Tracker()
         deadline = asyncio.get_running_loop().time() + bound.seconds
         self._started = False
-        # A sync resource still opening in its thread is waited for with the time that
-        # is left, and closed if it opens, before what it depends on closes.
+        # A sync resource still opening in its thread is closed if it opens; what it
+        # depends on waits for that, half of the limit at most, then closes anyway.
+        cutoff = deadline - bound.seconds / 2
         threads, self._threads = self._threads, {}
         late = {
             name: asyncio.ensure_future(self._close_late(name, future, tracker))
             for name, future in threads.items()
         }
-        failures = await self._close_opened(deadline, tracker, bound, late)
+        failures = await self._close_opened(deadline, cutoff, tracker, bound, late)
         self._release_loop_if_idle()
         return failures
 
@@ -278,6 +278,7 @@ class ResourceLifecycle:
     async def _close_opened(
         self,
         deadline: float,
+        cutoff: float,
         tracker: Tracker,
         limit: Limit,
         late: Mapping[str, asyncio.Future[None]],
@@ -286,19 +287,29 @@ class ResourceLifecycle:
         dependents = self.graph.dependents([*self._opened, *late])
         # Dependents first (reverse start order), so each can be waited for.
         for name in sorted(self._opened, key=self.graph.order.index, reverse=True):
-            waits_for = [closing[d] for d in dependents[name]]
+            waits_for = [closing[d] for d in dependents[name] if d not in late]
+            late_ones = [late[d] for d in dependents[name] if d in late]
             closing[name] = asyncio.ensure_future(
-                self._close(self.graph.nodes[name], waits_for, tracker)
+                self._close(self.graph.nodes[name], waits_for, tracker, (late_ones, cutoff))
             )
         # Reported in reverse start order, not completion order, so reports are stable.
         ordered = {n: closing[n] for n in sorted(closing, key=self.graph.order.index, reverse=True)}
-        return await _wait_until(deadline, ordered, tracker, limit, quiet=set(late))
+        return await wait_for_closes(deadline, ordered, tracker, limit, quiet=set(late))
 
     async def _close(
-        self, node: ResourceNode, waits_for: list[asyncio.Future[None]], tracker: Tracker
+        self,
+        node: ResourceNode,
+        waits_for: list[asyncio.Future[None]],
+        tracker: Tracker,
+        late: tuple[list[asyncio.Future[None]], float] = ([], 0.0),
     ) -> None:
+        """Close ``node`` after ``waits_for``, and after ``late`` ones until their cut-off."""
         if waits_for:
             await asyncio.wait(waits_for)
+        late_ones, cutoff = late
+        if late_ones:
+            left = cutoff - asyncio.get_running_loop().time()
+            await asyncio.wait(late_ones, timeout=max(left, 0.0))
         with tracker.step(resource_step(node.name)):
             started = time.perf_counter()
             self.guard.values.pop(node.name, None)
@@ -321,9 +332,10 @@ class ResourceLifecycle:
     async def _close_late(self, name: str, future: asyncio.Future[Any], tracker: Tracker) -> None:
         """Wait for a sync resource whose opening was cancelled; close it if it opened.
 
-        Nothing open depends on it (its dependents wait for it to open). Cancelled
-        when the stop limit passes: a thread cannot be stopped, so the resource is
-        logged as one that cannot be closed.
+        Nothing open depends on it (its dependents wait for it to open); what it
+        depends on waits for this until a cut-off. Cancelled when the stop limit
+        passes: a thread cannot be stopped, so the resource is logged as one that
+        cannot be closed.
         """
         report = self._reporter.report
         started = self._opening_since[name]
@@ -344,8 +356,10 @@ class ResourceLifecycle:
         else:
             self.guard.values[name] = future.result()
             self._opened.append(name)
-            await report(name, "start", "ok", started)
-            await self._close(self.graph.nodes[name], [], tracker)
+            try:
+                await report(name, "start", "ok", started)
+            finally:  # closed even if the limit passes while a listener is slow
+                await self._close(self.graph.nodes[name], [], tracker)
 
     # -- handing resources out -----------------------------------------------------------
 
@@ -385,36 +399,3 @@ class ResourceLifecycle:
 
 def _as_limit(timeout: Limit | float | None) -> Limit | None:
     return timeout if isinstance(timeout, Limit) or timeout is None else Limit(timeout)
-
-
-async def _wait_until(
-    deadline: float,
-    closing: dict[str, asyncio.Future[None]],
-    tracker: Tracker,
-    limit: Limit,
-    *,
-    quiet: set[str],
-) -> list[Failure]:
-    """Wait for the closes until ``deadline``; cancel the rest; failures in closing order.
-
-    A resource of ``quiet`` still opening in its thread at the deadline is logged
-    (by :meth:`ResourceLifecycle._close_late`), not a failure.
-    """
-    loop = asyncio.get_running_loop()
-    if closing:
-        await asyncio.wait(closing.values(), timeout=max(deadline - loop.time(), 0))
-    hung = set(tracker.running)
-    timed_out = {name: task for name, task in closing.items() if not task.done()}
-    await cancel_and_wait(list(timed_out.values()))
-    failures: list[Failure] = []
-    for name, task in closing.items():
-        step = resource_step(name)
-        if name in timed_out:
-            if step in hung:
-                failures.append(Failure(step, reason=f"did not close within {limit}"))
-            elif name not in quiet:
-                reason = f"was not closed: {limit} passed before its turn"
-                failures.append(Failure(step, reason=reason))
-        elif not task.cancelled() and task.exception() is not None:
-            failures.append(Failure(step, task.exception()))
-    return failures

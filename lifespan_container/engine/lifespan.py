@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Literal
 from lifespan_container._redact import get_logger, redact
 from lifespan_container.engine.guard import Advice
 from lifespan_container.engine.limits import Limit
-from lifespan_container.engine.steps import Failure, Tracker, describe
+from lifespan_container.engine.steps import Failure, Tracker, describe, timed_out
 from lifespan_container.exceptions import ShutdownFailedError, StartupFailedError
 
 if TYPE_CHECKING:
@@ -77,10 +77,7 @@ class Lifespan:
                     failures = await receivers(tracker, startup)
         except TimeoutError:
             # Steps report their own errors as failures: this can only be the deadline.
-            reason = f"did not finish within {startup}"
-            failures = [Failure(step, reason=reason) for step in tracker.interrupted] or [
-                Failure("startup", reason=reason)
-            ]
+            failures = timed_out(tracker, startup)
         except BaseException:
             # Cancelled by the server: still close what was opened.
             try:

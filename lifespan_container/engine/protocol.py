@@ -20,7 +20,15 @@ from typing import Any, TypeAlias
 from lifespan_container._redact import describe_error, get_logger, redact
 from lifespan_container.exceptions import LifespanContainerError
 
-__all__ = ["Message", "Receive", "Scope", "Send", "failure_message", "serve_lifespan"]
+__all__ = [
+    "ASGIApp",
+    "Message",
+    "Receive",
+    "Scope",
+    "Send",
+    "failure_message",
+    "serve_lifespan",
+]
 
 # The package's one vocabulary for ASGI, the broadest every caller fits: servers,
 # httpx's ASGITransport (MutableMapping scope and messages), Django's test clients,
@@ -29,6 +37,9 @@ Scope: TypeAlias = MutableMapping[str, Any]
 Message: TypeAlias = MutableMapping[str, Any]
 Receive: TypeAlias = Callable[[], Awaitable[Mapping[str, Any]]]
 Send: TypeAlias = Callable[[Message], Awaitable[None]]
+# What the test helpers accept: ASGI applications annotate their three parameters
+# in many ways (Channels' routers, Starlette, plain functions): accept them all.
+ASGIApp: TypeAlias = Callable[..., Awaitable[None]]
 
 logger = get_logger("lifespan_container")
 

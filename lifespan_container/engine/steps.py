@@ -137,3 +137,11 @@ async def cancel_and_wait(tasks: Sequence[asyncio.Future[Any]]) -> None:
             CANCEL_GRACE,
             name,
         )
+
+
+def timed_out(tracker: Tracker, limit: Limit) -> list[Failure]:
+    """The failures for a phase whose ``limit`` passed: each step it interrupted."""
+    reason = f"did not finish within {limit}"
+    return [Failure(step, reason=reason) for step in tracker.interrupted] or [
+        Failure("startup", reason=reason)
+    ]

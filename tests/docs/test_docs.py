@@ -76,7 +76,7 @@ def _operations_container() -> Any:
 
 async def _run_lifecycle(connect: Callable[[], None], disconnect: Callable[[], None]) -> None:
     """Open and close a container with the recipe's receivers connected."""
-    from lifespan_container._runtime import Runtime  # noqa: PLC0415
+    from lifespan_container.runtime import Runtime  # noqa: PLC0415
 
     lifecycle = Runtime(_operations_container()).lifecycle
     assert lifecycle is not None

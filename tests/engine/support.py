@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from dependency_injector import containers, providers
 
+from lifespan_container.engine import health
 from lifespan_container.engine.events import ResourceEvent
 from lifespan_container.engine.lifecycle import ResourceLifecycle
 
@@ -104,3 +106,36 @@ def loop_of(lifecycle: ResourceLifecycle) -> asyncio.AbstractEventLoop | None:
 def is_in_use(lifecycle: ResourceLifecycle) -> bool:
     """``lifecycle.in_use`` now."""
     return lifecycle.in_use
+
+
+# -- health check runs --------------------------------------------------------------------
+
+
+class Tally:
+    """Counts the runs of each check; sync checks run in threads of their own."""
+
+    def __init__(self) -> None:
+        self.runs: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def count(self, name: str) -> None:
+        with self._lock:
+            self.runs[name] += 1
+
+
+def waiting(lifecycle: ResourceLifecycle | None) -> int:
+    """How many probes wait for a run of a check of ``lifecycle`` now."""
+    monitor = health._monitors.get(lifecycle) if lifecycle else None
+    runs = monitor._runs.values() if monitor else ()
+    return sum(run.waiters for run in runs)
+
+
+def settled(lifecycle: ResourceLifecycle, check: Callable[[Any], object]) -> bool:
+    """Whether a run of ``check`` on ``lifecycle`` has its outcome now.
+
+    Later than the check's code returning: a sync check's result still has to reach
+    the loop from its thread. A test waits for this before letting a time limit pass.
+    """
+    monitor = health._monitors.get(lifecycle)
+    runs = monitor._runs.values() if monitor else ()
+    return any(run.function is check and run.outcome.done() for run in runs)

@@ -95,8 +95,8 @@ async def test_the_guard_refuses_another_loop_and_a_thread_that_cannot_reach_the
     """A loop-bound value asked for from asyncio.run in a thread, or a bare thread, is refused."""
     not_open, wrong_loop, wrong_thread = messages_of_errors(open_guard(Advice()))
     assert not_open == (
-        "Resource 'missing' is not open: the resources open in the lifespan startup, and it "
-        "has not run (or the shutdown already ran)."
+        "Resource 'missing' is not open: the container's resources open in the ASGI lifespan "
+        "startup, and it has not run in this process (or shutdown already ran)."
     )
     assert wrong_loop == (
         "Resource 'pool' belongs to the event loop that ran the lifespan startup, and it was "

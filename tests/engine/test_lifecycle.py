@@ -13,6 +13,7 @@ from dependency_injector import providers
 from lifespan_container.engine.lifecycle import ResourceLifecycle
 from lifespan_container.engine.limits import Limit
 from lifespan_container.engine.steps import Failure
+from tests.clock import LoopClock, until
 from tests.engine.support import (
     Events,
     Journal,
@@ -31,6 +32,9 @@ pytestmark = pytest.mark.asyncio
 
 START = Limit(10, "STARTUP")
 """For startups that must finish: a bound that only a hung test reaches."""
+
+LIMIT = 100
+"""A time limit under test: real time never reaches it; the test moves the clock past it."""
 
 
 async def failing(error: BaseException, *after: asyncio.Event) -> AsyncIterator[str]:
@@ -76,7 +80,7 @@ async def test_an_open_that_raises_fails_the_start_and_cancels_the_others(kind: 
         go.set()
 
     releasing = asyncio.create_task(release_the_thread())
-    failures = await lifecycle.start(START)
+    failures = await lifecycle.start(timeout=START)
     await releasing
     assert failures == [Failure("resource 'bad'", error)]
     assert cancelled.is_set()
@@ -99,20 +103,28 @@ async def test_an_open_that_raises_fails_the_start_and_cancels_the_others(kind: 
 
 @pytest.mark.parametrize(
     ("limit", "named"),
-    [(Limit(0.2, "STARTUP_TIMEOUT"), "STARTUP_TIMEOUT"), (0.2, "the time limit (0.2 s)")],
+    [(Limit(LIMIT, "STARTUP_TIMEOUT"), "STARTUP_TIMEOUT"), (LIMIT, f"the time limit ({LIMIT} s)")],
 )
 async def test_an_open_that_hangs_is_cut_by_the_start_limit(
-    limit: Limit | float, named: str
+    limit: Limit | float, named: str, clock: LoopClock
 ) -> None:
-    """A resource that never opens is cancelled at the limit and named with the limit."""
-    journal = Journal()
+    """A resource that never opens is cancelled at the limit and named with the limit.
+
+    The good one has opened, and the slow one is opening, before the test lets the
+    limit pass.
+    """
+    journal, events = Journal(), Events()
     started, cancelled = asyncio.Event(), asyncio.Event()
     built = build(
         good=providers.Resource(tracked, journal, "good"),
         slow=providers.Resource(hanging, started, cancelled),
     )
-    lifecycle = ResourceLifecycle(built)
-    failures = await lifecycle.start(limit)
+    lifecycle = ResourceLifecycle(built, events)
+    starting = asyncio.ensure_future(lifecycle.start(timeout=limit))
+    await asyncio.gather(started.wait(), events.when("good", "start", "ok").wait())
+    clock.advance(LIMIT + 50)
+    await until(starting.done, "the start cut off by its limit")
+    failures = starting.result()
     assert failures == [Failure("resource 'slow'", reason=f"did not finish within {named}")]
     assert cancelled.is_set()
     assert await lifecycle.stop(10) == []
@@ -131,7 +143,7 @@ async def test_a_sync_open_still_in_its_thread_at_the_limit_is_closed_when_it_op
         journal.add("close slow")
 
     lifecycle = ResourceLifecycle(build(slow=providers.Resource(slow)), events)
-    failures = await lifecycle.start(Limit(0.2, "STARTUP"))
+    failures = await lifecycle.start(timeout=Limit(0.2, "STARTUP"))
     assert failures == [Failure("resource 'slow'", reason="did not finish within STARTUP")]
     assert is_in_use(lifecycle)
     release.set()
@@ -155,7 +167,7 @@ async def test_a_sync_open_still_in_its_thread_after_the_stop_limit_is_logged(
         yield "stuck"
 
     lifecycle = ResourceLifecycle(build(stuck=providers.Resource(stuck)))
-    assert await lifecycle.start(0.1) == [
+    assert await lifecycle.start(timeout=0.1) == [
         Failure("resource 'stuck'", reason="did not finish within the time limit (0.1 s)")
     ]
     try:
@@ -196,7 +208,7 @@ async def test_startup_cancelled_from_outside_closes_what_it_opened() -> None:
         sync=providers.Resource(sync_slow),
     )
     lifecycle = ResourceLifecycle(built, events)
-    starting = asyncio.create_task(lifecycle.start(START))
+    starting = asyncio.create_task(lifecycle.start(timeout=START))
     await events.when("opened", "start", "ok").wait()
     await started.wait()
     assert await asyncio.to_thread(in_thread.wait, 10)
@@ -229,7 +241,7 @@ async def test_a_resource_whose_dependency_fails_is_never_opened() -> None:
     built.further = providers.Resource(tracked, journal, "further", built.dependent)
     lifecycle = ResourceLifecycle(built, events)
 
-    assert await lifecycle.start(START) == [Failure("resource 'base'", error)]
+    assert await lifecycle.start(timeout=START) == [Failure("resource 'base'", error)]
     assert cancelled.is_set()
     assert await lifecycle.stop(10) == []
     assert journal.entries == ["open independent", "close independent"]
@@ -260,7 +272,7 @@ async def test_closes_that_raise_are_all_returned_and_the_others_still_close_in_
     built.cache = providers.Resource(cache)
     lifecycle = ResourceLifecycle(built, events)
     assert lifecycle.names == ("config", "cache", "db", "service")
-    assert await lifecycle.start(START) == []
+    assert await lifecycle.start(timeout=START) == []
 
     failures = await lifecycle.stop(10)
     assert failures == [
@@ -275,24 +287,33 @@ async def test_closes_that_raise_are_all_returned_and_the_others_still_close_in_
     assert not is_in_use(lifecycle)
 
 
-async def test_a_close_that_hangs_is_bounded_and_what_waits_behind_it_is_named() -> None:
+async def test_a_close_that_hangs_is_bounded_and_what_waits_behind_it_is_named(
+    clock: LoopClock,
+) -> None:
     """The hung close is cut at the limit; its dependencies were not closed "before its turn".
 
     Independent resources still close; what was not closed stays open for another stop().
+    The independent one has closed, and the hung close is running, before the test lets
+    the limit pass.
     """
-    journal = Journal()
+    journal, events, closing_db = Journal(), Events(), asyncio.Event()
 
     async def db(config: str) -> AsyncIterator[str]:
         yield "db"
+        closing_db.set()
         await asyncio.Event().wait()
 
     built = build(config=providers.Resource(tracked, journal, "config"))
     built.db = providers.Resource(db, built.config)
     built.other = providers.Resource(tracked, journal, "other")
-    lifecycle = ResourceLifecycle(built)
-    assert await lifecycle.start(START) == []
+    lifecycle = ResourceLifecycle(built, events)
+    assert await lifecycle.start(timeout=START) == []
 
-    failures = await lifecycle.stop(Limit(0.3, "SHUTDOWN_TIMEOUT"))
+    stopping = asyncio.ensure_future(lifecycle.stop(Limit(LIMIT, "SHUTDOWN_TIMEOUT")))
+    await asyncio.gather(closing_db.wait(), events.when("other", "stop", "ok").wait())
+    clock.advance(LIMIT + 50)
+    await until(stopping.done, "the hung close cut off by the limit")
+    failures = stopping.result()
     assert failures == [
         Failure("resource 'db'", reason="did not close within SHUTDOWN_TIMEOUT"),
         Failure(
@@ -319,7 +340,7 @@ async def test_a_sync_close_that_hangs_in_its_thread_is_bounded_too() -> None:
             ended.set()
 
     lifecycle = ResourceLifecycle(build(stuck=providers.Resource(stuck)))
-    assert await lifecycle.start(START) == []
+    assert await lifecycle.start(timeout=START) == []
     try:
         assert await lifecycle.stop(Limit(0.2, "SHUTDOWN")) == [
             Failure("resource 'stuck'", reason="did not close within SHUTDOWN")
@@ -339,7 +360,7 @@ async def test_a_stop_limit_in_seconds_is_named_by_the_limit_argument() -> None:
 
     for label, named in [("SHUTDOWN (0.2 s)", "SHUTDOWN (0.2 s)"), ("", "the time limit (0.2 s)")]:
         lifecycle = ResourceLifecycle(build(stuck=providers.Resource(stuck)))
-        assert await lifecycle.start(START) == []
+        assert await lifecycle.start(timeout=START) == []
         assert await lifecycle.stop(0.2, limit=label) == [
             Failure("resource 'stuck'", reason=f"did not close within {named}")
         ]
@@ -348,12 +369,19 @@ async def test_a_stop_limit_in_seconds_is_named_by_the_limit_argument() -> None:
 # -- known bugs ---------------------------------------------------------------------------
 
 
-async def test_a_sync_dependent_opened_late_in_its_thread_closes_before_its_dependency() -> None:
-    """Reverse dependency order holds for a sync resource whose thread outlived the startup."""
+async def test_a_sync_dependent_opened_late_in_its_thread_closes_before_its_dependency(
+    clock: LoopClock,
+) -> None:
+    """Reverse dependency order holds for a sync resource whose thread outlived the startup.
+
+    The dependency has opened, and the dependent's thread is running, before the test
+    lets the startup's limit pass.
+    """
     journal = Journal()
-    release, opened = threading.Event(), threading.Event()
+    entered, release, opened = threading.Event(), threading.Event(), threading.Event()
 
     def dependent(base: str) -> Iterator[str]:
+        entered.set()
         wait_in_thread(release)
         journal.add("open dependent")
         opened.set()
@@ -363,7 +391,12 @@ async def test_a_sync_dependent_opened_late_in_its_thread_closes_before_its_depe
     built = build(base=providers.Resource(tracked, journal, "base"))
     built.dependent = providers.Resource(dependent, built.base)
     lifecycle = ResourceLifecycle(built)
-    failures = await lifecycle.start(Limit(0.2, "STARTUP"))
+    starting = asyncio.ensure_future(lifecycle.start(timeout=Limit(LIMIT, "STARTUP")))
+    # Its thread runs once base is open.
+    await until(entered.is_set, "the dependent's thread runs")
+    clock.advance(LIMIT + 50)
+    await until(starting.done, "the start cut off by its limit")
+    failures = starting.result()
     assert failures == [Failure("resource 'dependent'", reason="did not finish within STARTUP")]
     release.set()
     assert await asyncio.to_thread(opened.wait, 10)
@@ -375,7 +408,7 @@ async def test_a_cancelled_start_that_opened_nothing_forgets_the_loop() -> None:
     """``loop`` is documented as set "while any of them is open": not after nothing opened."""
     started, cancelled = asyncio.Event(), asyncio.Event()
     lifecycle = ResourceLifecycle(build(slow=providers.Resource(hanging, started, cancelled)))
-    starting = asyncio.create_task(lifecycle.start(START))
+    starting = asyncio.create_task(lifecycle.start(timeout=START))
     await started.wait()
     starting.cancel()
     with pytest.raises(asyncio.CancelledError):

@@ -48,7 +48,7 @@ async def test_dependencies_open_first_and_close_last() -> None:
 
     assert lifecycle.names == ("config", "db", "service")
     assert lifecycle.dependencies("service") == ("config", "db")
-    assert await lifecycle.start(START) == []
+    assert await lifecycle.start(timeout=START) == []
     assert is_started(lifecycle)
     assert built.repo() == {"db": "db"}
     assert await lifecycle.stop(10) == []
@@ -72,7 +72,7 @@ async def test_independent_async_resources_open_and_close_concurrently() -> None
 
     built = build(a=providers.Resource(meet, "a", "b"), b=providers.Resource(meet, "b", "a"))
     lifecycle = ResourceLifecycle(built)
-    assert await lifecycle.start(START) == []
+    assert await lifecycle.start(timeout=START) == []
     assert await lifecycle.stop(10) == []
 
 
@@ -88,7 +88,7 @@ async def test_independent_sync_resources_open_concurrently_in_threads() -> None
 
     built = build(a=providers.Resource(meet), b=providers.Resource(meet))
     lifecycle = ResourceLifecycle(built)
-    assert await lifecycle.start(START) == []
+    assert await lifecycle.start(timeout=START) == []
     assert await lifecycle.stop(10) == []
     assert len(threads) == 2
     assert all(name.startswith("lifespan-resource") for name in threads)
@@ -124,7 +124,7 @@ async def test_sync_resources_open_and_close_in_threads_and_async_ones_on_the_lo
     built.s = providers.Resource(in_thread, built.a)
     lifecycle = ResourceLifecycle(built)
     assert [lifecycle.opens_in_thread(name) for name in ("a", "m", "s")] == [False, True, True]
-    assert await lifecycle.start(START) == []
+    assert await lifecycle.start(timeout=START) == []
     assert built.s() == "thread got loop value"
     assert await lifecycle.stop(10) == []
     assert where["async open"] == where["async close"] == loop_thread
@@ -149,7 +149,7 @@ async def test_an_overridden_resource_is_not_opened_and_its_dependents_get_the_o
     with built.db.override(providers.Object("fake db")):
         assert lifecycle.overridden("db")
         with caplog.at_level(logging.INFO, logger="lifespan_container.resources"):
-            assert await lifecycle.start(START) == []
+            assert await lifecycle.start(timeout=START) == []
         assert journal.entries == ["open service with fake db"]
         assert not lifecycle.is_open("db")
         assert lifecycle.current("db") == "fake db"
@@ -163,11 +163,11 @@ async def test_start_twice_is_refused_and_a_stopped_lifecycle_starts_again() -> 
     """start() while open raises; after stop() the same lifecycle opens everything again."""
     journal = Journal()
     lifecycle = ResourceLifecycle(build(db=providers.Resource(tracked, journal, "db")))
-    assert await lifecycle.start(START) == []
+    assert await lifecycle.start(timeout=START) == []
     with pytest.raises(RuntimeError, match=r"already open; stop\(\) them before start\(\)"):
-        await lifecycle.start(START)
+        await lifecycle.start(timeout=START)
     assert await lifecycle.stop(10) == []
-    assert await lifecycle.start(START) == []
+    assert await lifecycle.start(timeout=START) == []
     assert await lifecycle.stop(10) == []
     assert journal.entries == ["open db", "close db"] * 2
 
@@ -183,7 +183,7 @@ async def test_a_resource_depending_on_itself_is_refused_before_anything_opens()
     loop_back.add_kwargs(x=built.a)
     lifecycle = ResourceLifecycle(built)
     assert lifecycle.cycles == {"a": ("a", "argument 3", "a")}
-    failures = await lifecycle.start(START)
+    failures = await lifecycle.start(timeout=START)
     assert failures == [Failure("resource 'a'", reason="depends on itself: a -> argument 3 -> a")]
     assert journal.entries == []
     assert not is_in_use(lifecycle)
@@ -197,7 +197,7 @@ async def test_each_open_and_close_is_an_event_and_a_log_record(
     lifecycle = ResourceLifecycle(build(db=providers.Resource(tracked, journal, "db")), events)
     assert lifecycle.listener is events
     with caplog.at_level(logging.INFO, logger="lifespan_container.resources"):
-        assert await lifecycle.start(START) == []
+        assert await lifecycle.start(timeout=START) == []
         assert await lifecycle.stop(10) == []
     assert events.summary() == [("db", "start", "ok"), ("db", "stop", "ok")]
     assert all(event.duration >= 0 and event.error is None for event in events.seen)
@@ -220,7 +220,7 @@ async def test_a_listener_that_raises_is_logged_and_changes_nothing(
 
     lifecycle = ResourceLifecycle(build(db=providers.Resource(tracked, journal, "db")), listener)
     with caplog.at_level(logging.ERROR, logger="lifespan_container.resources"):
-        assert await lifecycle.start(START) == []
+        assert await lifecycle.start(timeout=START) == []
         assert await lifecycle.stop(10) == []
     assert journal.entries == ["open db", "close db"]
     assert caplog.text.count("A listener of resource events failed") == 2
@@ -240,7 +240,7 @@ async def test_current_gives_the_override_or_the_open_value_and_never_opens() ->
         pytest.raises(ResourcesNotStartedError, match="overridden by a resource that is not open"),
     ):
         lifecycle.current("db")
-    assert await lifecycle.start(START) == []
+    assert await lifecycle.start(timeout=START) == []
     assert lifecycle.current("db") == "db"
     assert await lifecycle.stop(10) == []
     assert journal.entries == ["open db", "close db"]

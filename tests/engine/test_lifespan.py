@@ -15,6 +15,7 @@ from lifespan_container.engine.lifespan import Lifespan
 from lifespan_container.engine.limits import Limit
 from lifespan_container.engine.steps import Failure, Tracker, run_concurrently
 from lifespan_container.exceptions import ShutdownFailedError, StartupFailedError
+from tests.clock import LoopClock, until
 from tests.engine.support import (
     Events,
     Journal,
@@ -30,6 +31,9 @@ pytestmark = pytest.mark.asyncio
 
 STARTUP, SHUTDOWN = Limit(10, "STARTUP"), Limit(10, "SHUTDOWN")
 """For phases that must finish: bounds that only a hung test reaches."""
+
+LIMIT = 100
+"""A time limit under test: real time never reaches it; the test moves the clock past it."""
 
 Receivers = Callable[[Tracker, Limit], Awaitable[list[Failure]]]
 
@@ -128,26 +132,49 @@ async def test_a_failed_startup_rolls_back_and_names_the_failure() -> None:
     assert not is_in_use(lifecycle)
 
 
-async def test_a_startup_timeout_names_each_step_it_waited_for() -> None:
-    """Every resource and receiver still running at the limit is named, with the limit."""
+async def test_a_startup_timeout_names_each_step_it_waited_for(clock: LoopClock) -> None:
+    """Every resource and receiver still running at the limit is named, with the limit.
+
+    What must open has opened, and the hung steps are running, before the test lets
+    the limit pass.
+    """
     started, cancelled = asyncio.Event(), asyncio.Event()
-    journal = Journal()
+    journal, events = Journal(), Events()
     built = build(
         good=providers.Resource(tracked, journal, "good"),
         slow=providers.Resource(hanging, started, cancelled),
     )
-    lifespan = Lifespan(ResourceLifecycle(built))
+    lifespan = Lifespan(ResourceLifecycle(built, events))
+    starting = asyncio.ensure_future(lifespan.start(Limit(LIMIT, f"STARTUP ({LIMIT} s)"), SHUTDOWN))
+    await asyncio.gather(started.wait(), events.when("good", "start", "ok").wait())
+    clock.advance(LIMIT + 50)
+    await until(starting.done, "the startup cut off by its limit")
     with pytest.raises(StartupFailedError) as failed:
-        await lifespan.start(Limit(0.3, "STARTUP (0.3 s)"), SHUTDOWN)
+        await starting
     assert failed.value.failures == (
-        Failure("resource 'slow'", reason="did not finish within STARTUP (0.3 s)"),
+        Failure("resource 'slow'", reason=f"did not finish within STARTUP ({LIMIT} s)"),
     )
     assert cancelled.is_set()
     assert journal.entries == ["open good", "close good"]
 
+    waiting: list[str] = []
+
+    def hang(name: str) -> Callable[[], Awaitable[None]]:
+        async def receiver() -> None:
+            waiting.append(name)
+            await never()
+
+        return receiver
+
     lifespan = Lifespan(ResourceLifecycle(build(good=providers.Resource(tracked, journal, "g"))))
+    receivers = at_startup(a=hang("a"), b=hang("b"))
+    starting = asyncio.ensure_future(lifespan.start(Limit(LIMIT, "STARTUP"), SHUTDOWN, receivers))
+    # The receivers run once the resources are open: "g" opened.
+    await until(lambda: sorted(waiting) == ["a", "b"], "both receivers running")
+    clock.advance(LIMIT + 50)
+    await until(starting.done, "the startup cut off by its limit")
     with pytest.raises(StartupFailedError) as failed:
-        await lifespan.start(Limit(0.3, "STARTUP"), SHUTDOWN, at_startup(a=never, b=never))
+        await starting
     reason = "did not finish within STARTUP"
     assert set(failed.value.failures) == {
         Failure("receiver 'a'", reason=reason),
@@ -275,31 +302,54 @@ async def test_a_lifespan_without_a_container_runs_only_the_receivers() -> None:
     assert (ran, phase_of(lifespan)) == (["up", "down"], "stopped")
 
 
-async def test_shutdown_receivers_get_half_the_limit_and_the_resources_still_close() -> None:
-    """A hanging shutdown receiver is cut at half of the limit; the resources close after it."""
-    journal, given = Journal(), []
+async def test_shutdown_receivers_get_half_the_limit_and_the_resources_still_close(
+    clock: LoopClock,
+) -> None:
+    """A hanging shutdown receiver is cut at half of the limit; the resources close after it.
+
+    The clock moves past half of the limit, not past the limit: the resources close
+    within the half left to them.
+    """
+    journal, given, hanging_on = Journal(), [], asyncio.Event()
     lifespan = Lifespan(ResourceLifecycle(build(db=providers.Resource(tracked, journal, "db"))))
     await lifespan.start(STARTUP, SHUTDOWN)
-    hang = at_shutdown(hang=never)
+
+    async def hang_noted() -> None:
+        hanging_on.set()
+        await never()
+
+    hang = at_shutdown(hang=hang_noted)
 
     async def receivers(tracker: Tracker, limit: Limit) -> list[Failure]:
         given.append(limit)
         return await hang(tracker, limit)
 
+    stopping = asyncio.ensure_future(lifespan.stop(Limit(LIMIT, "SHUTDOWN_TIMEOUT"), receivers))
+    await hanging_on.wait()
+    assert journal.entries == ["open db"]  # not before the receivers are done
+    clock.advance(LIMIT * 0.6)  # past half of the limit, not past the limit
+    await until(stopping.done, "the receiver cut off at half of the limit")
     with pytest.raises(ShutdownFailedError) as failed:
-        await lifespan.stop(Limit(0.4, "SHUTDOWN_TIMEOUT"), receivers)
-    assert given == [Limit(0.2, "0.2 s, half of SHUTDOWN_TIMEOUT")]
+        await stopping
+    half = f"{LIMIT / 2:g} s, half of SHUTDOWN_TIMEOUT"
+    assert given == [Limit(LIMIT / 2, half)]
     assert str(failed.value) == (
-        "Shutdown finished with errors: receiver 'hang' did not finish within 0.2 s, half of "
-        "SHUTDOWN_TIMEOUT."
+        f"Shutdown finished with errors: receiver 'hang' did not finish within {half}."
     )
     assert journal.entries == ["open db", "close db"]
     assert phase_of(lifespan) == "stopped"
 
 
-async def test_shutdown_reports_every_failure_and_the_resources_get_the_time_left() -> None:
-    """A failing receiver, a failing close and a hung close are all in ShutdownFailedError."""
+async def test_shutdown_reports_every_failure_and_the_resources_get_the_time_left(
+    clock: LoopClock,
+) -> None:
+    """A failing receiver, a failing close and a hung close are all in ShutdownFailedError.
+
+    The failing close has failed, and the hung one is running, before the test lets
+    the limit pass.
+    """
     receiver_error, close_error = RuntimeError("drain"), OSError("close")
+    events, closing_stuck = Events(), asyncio.Event()
 
     async def fails() -> AsyncIterator[str]:
         yield "fails"
@@ -307,16 +357,24 @@ async def test_shutdown_reports_every_failure_and_the_resources_get_the_time_lef
 
     async def stuck() -> AsyncIterator[str]:
         yield "stuck"
+        closing_stuck.set()
         await never()
 
     async def drain() -> None:
         raise receiver_error
 
     built = build(fails=providers.Resource(fails), stuck=providers.Resource(stuck))
-    lifespan = Lifespan(ResourceLifecycle(built))
+    lifespan = Lifespan(ResourceLifecycle(built, events))
     await lifespan.start(STARTUP, SHUTDOWN)
+    stopping = asyncio.ensure_future(
+        lifespan.stop(Limit(LIMIT, "SHUTDOWN"), at_shutdown(drain=drain))
+    )
+    # The receiver's failure comes first: the closes begin after it.
+    await asyncio.gather(closing_stuck.wait(), events.when("fails", "stop", "failed").wait())
+    clock.advance(LIMIT + 50)
+    await until(stopping.done, "the hung close cut off by the limit")
     with pytest.raises(ShutdownFailedError) as failed:
-        await lifespan.stop(Limit(0.3, "SHUTDOWN"), at_shutdown(drain=drain))
+        await stopping
     assert failed.value.failures == (
         Failure("receiver 'drain'", receiver_error),
         Failure("resource 'stuck'", reason="did not close within SHUTDOWN"),

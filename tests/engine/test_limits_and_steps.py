@@ -17,6 +17,10 @@ from lifespan_container.engine.steps import (
     describe,
     run_concurrently,
 )
+from tests.clock import LoopClock, until
+
+LIMIT = 100
+"""A time limit under test: real time never reaches it; the test moves the clock past it."""
 
 # -- limits --------------------------------------------------------------------------------
 
@@ -147,36 +151,49 @@ async def test_fail_fast_cancels_the_siblings_which_are_not_failures() -> None:
 
 
 @pytest.mark.asyncio
-async def test_a_timeout_names_the_steps_still_running_by_the_limits_label() -> None:
+async def test_a_timeout_names_the_steps_still_running_by_the_limits_label(
+    clock: LoopClock,
+) -> None:
     """Steps still running at the limit are cancelled and reported with the limit's label.
 
     Failures collected before the limit are kept; steps that finished are not reported.
+    Every step has done its part before the test lets the limit pass.
     """
     error = ValueError("early")
+    waiting: list[str] = []
+    ended: list[str] = []
     cancelled: list[str] = []
 
     async def hang(name: str) -> None:
+        waiting.append(name)
         try:
             await asyncio.Event().wait()
         except asyncio.CancelledError:
             cancelled.append(name)
             raise
 
+    # Each notes its end in the step that ends its task.
     async def fail() -> None:
+        ended.append("fail")
         raise error
 
     async def finish() -> None:
-        return None
+        ended.append("done")
 
-    failures = await run_concurrently(
-        [("a", hang("a")), ("fail", fail()), ("done", finish()), ("b", hang("b"))],
-        fail_fast=False,
-        timeout=Limit(0.2, "STARTUP_TIMEOUT (0.2 s)"),
+    running = asyncio.ensure_future(
+        run_concurrently(
+            [("a", hang("a")), ("fail", fail()), ("done", finish()), ("b", hang("b"))],
+            fail_fast=False,
+            timeout=Limit(LIMIT, f"STARTUP_TIMEOUT ({LIMIT} s)"),
+        )
     )
-    assert failures == [
-        Failure("a", reason="did not finish within STARTUP_TIMEOUT (0.2 s)"),
+    await until(lambda: len(waiting) == len(ended) == 2, "every step did its part")
+    clock.advance(LIMIT + 50)
+    await until(running.done, "the steps still running cut off by the limit")
+    assert running.result() == [
+        Failure("a", reason=f"did not finish within STARTUP_TIMEOUT ({LIMIT} s)"),
         Failure("fail", error),
-        Failure("b", reason="did not finish within STARTUP_TIMEOUT (0.2 s)"),
+        Failure("b", reason=f"did not finish within STARTUP_TIMEOUT ({LIMIT} s)"),
     ]
     assert sorted(cancelled) == ["a", "b"]
 

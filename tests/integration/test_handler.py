@@ -11,13 +11,13 @@ import pytest
 from asgiref.testing import ApplicationCommunicator
 from pytest_django.fixtures import Settings as SettingsWrapper
 
-from lifespan_container._runtime import Runtime
 from lifespan_container.exceptions import (
     ShutdownFailedError,
     StartupFailedError,
     UnsupportedScopeError,
 )
 from lifespan_container.handler import LifespanHandler
+from lifespan_container.runtime import Runtime
 from lifespan_container.signals import asgi_shutdown, asgi_startup
 from tests.clock import LoopClock, until
 from tests.conftest import Connect

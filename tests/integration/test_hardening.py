@@ -16,11 +16,11 @@ from dependency_injector import containers, providers
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from lifespan_container._checks import check_configuration
-from lifespan_container._runtime import Runtime, set_runtime
 from lifespan_container._settings import container_problems, problems
 from lifespan_container.exceptions import StartupFailedError
 from lifespan_container.handler import LifespanHandler
-from lifespan_container.testing import lifespan
+from lifespan_container.runtime import Runtime
+from lifespan_container.testing import lifespan, use_container
 from tests.cyclic_containers import PairCycle, SelfCycle
 from tests.integration.test_pytest_plugin import ROOT
 from tests.lifespan_driver import Lifespan
@@ -157,14 +157,10 @@ async def test_a_failing_real_driver_never_shows_its_password(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """``startup.failed``, the raised error, its chain and the log records are all masked."""
-    previous = set_runtime(Runtime(Leaky()))
     caplog.set_level(logging.INFO, logger="lifespan_container")
-    try:
-        with pytest.raises(StartupFailedError) as raised:
-            async with lifespan():
-                pass  # pragma: no cover (the startup fails)
-    finally:
-        set_runtime(previous)
+    with use_container(Leaky()), pytest.raises(StartupFailedError) as raised:
+        async with lifespan():
+            pass  # pragma: no cover (the startup fails)
     message = str(raised.value)
     assert "postgresql:/postgres:****@127.0.0.1/test" in message
     assert PASSWORD not in message

@@ -3,33 +3,31 @@
 Issue 13.1: while a check ran, every other probe of it used to be answered
 ``timeout``, and nothing bounded what probes cost. These tests count the runs of
 each check (no wall-clock assertion: a check is held on an event the test sets
-once every probe is waiting, or the cache is 0 or an hour).
+once every probe is waiting, or the cache is 0 or an hour). The runs on a bare
+lifecycle, without Django (hung checks, a probe with a shorter timeout), are tested
+in ``tests/engine/test_health_runs.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import gc
 import threading
 import time
-import weakref
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, cast
 
-import httpx
 import psycopg_pool
 import pytest
 import redis
 from dependency_injector import containers, providers
 from pytest_django.fixtures import Settings as SettingsWrapper
 
-from lifespan_container._runtime import Runtime
-from lifespan_container.engine import health
 from lifespan_container.handler import LifespanHandler
-from lifespan_container.health import CheckResult, health_check, run_checks
-from lifespan_container.lifecycle import ResourceLifecycle
+from lifespan_container.health import health_check, run_checks
+from lifespan_container.runtime import Runtime
 from lifespan_container.testing import lifespan_client, override
+from tests.engine.support import Tally, waiting
 
 pytestmark = pytest.mark.asyncio
 
@@ -62,25 +60,6 @@ async def until(condition: Callable[[], bool], what: str) -> None:
         await asyncio.sleep(0.005)
     msg = f"never: {what}"
     raise AssertionError(msg)
-
-
-def waiting(lifecycle: ResourceLifecycle | None) -> int:
-    """How many probes wait for a run of a check of ``lifecycle`` now."""
-    monitor = health._monitors.get(lifecycle) if lifecycle else None
-    runs = monitor._runs.values() if monitor else ()
-    return sum(run.waiters for run in runs)
-
-
-class Tally:
-    """Counts the runs of each check; sync checks run in threads of their own."""
-
-    def __init__(self) -> None:
-        self.runs: Counter[str] = Counter()
-        self._lock = threading.Lock()
-
-    def count(self, name: str) -> None:
-        with self._lock:
-            self.runs[name] += 1
 
 
 async def _yield(value: object) -> AsyncIterator[object]:
@@ -200,171 +179,6 @@ async def test_200_concurrent_probes_cost_one_default_check_per_cache_period(
     assert client.pings == 1
 
 
-# -- hung checks -----------------------------------------------------------------------------
-
-
-async def probe(lifecycle: ResourceLifecycle, count: int, **options: Any) -> list[CheckResult]:
-    """``count`` concurrent probes of a lifecycle with one resource: each one's result."""
-    options = {"timeout": 0.05, **options}
-    answers = await asyncio.gather(*(run_checks(lifecycle, **options) for _ in range(count)))
-    return [result for [result] in answers]
-
-
-async def first_ok(lifecycle: ResourceLifecycle) -> CheckResult:
-    """Probe until a result is ``ok`` (bounded): once the hung run has ended."""
-    for _ in range(int(WAIT / 0.005)):
-        [result] = await run_checks(lifecycle, 0.05)
-        if result.ok:
-            return result
-        await asyncio.sleep(0.005)
-    msg = "the released check never passed"
-    raise AssertionError(msg)
-
-
-async def test_a_hung_sync_check_is_not_started_again_until_it_ends() -> None:
-    """A sync check blocked on an Event: one run, ``timeout`` for every probe meanwhile.
-
-    The concurrent probes share the one run and all report ``timeout`` when its
-    timeout passes; later probes are answered ``timeout`` at once, naming the run
-    still going, and start nothing (no pile of blocked threads). Once it is released
-    and its thread ends, the next probe runs the check again. The cache is 0: not
-    what holds the runs back.
-    """
-    release = threading.Event()
-    starts = Tally()
-    built = containers.DynamicContainer()
-    built.hangs = providers.Resource(_yield, "hangs")
-
-    @health_check(built.hangs)
-    def hangs(value: str) -> None:
-        starts.count("hangs")
-        release.wait(WAIT)  # never set while the test probes it hung
-
-    lifecycle = ResourceLifecycle(built)
-    assert await lifecycle.start() == []
-    try:
-        first = await probe(lifecycle, 20)
-        assert {(r.status, r.error) for r in first} == {("timeout", "did not finish within 0.05 s")}
-        later = await probe(lifecycle, 20)
-        assert {r.status for r in later} == {"timeout"}
-        for result in later:
-            assert result.error is not None
-            assert "still running after" in result.error
-            assert result.error.endswith("so not started again until it ends")
-        assert starts.runs == {"hangs": 1}
-
-        release.set()
-        assert (await first_ok(lifecycle)).check is not None
-        assert starts.runs == {"hangs": 2}
-    finally:
-        release.set()
-        assert await lifecycle.stop(5) == []
-
-
-async def test_a_hung_async_check_that_ignores_cancellation_is_not_started_again() -> None:
-    """An async check waiting on an asyncio.Event and ignoring its cancellation.
-
-    Its timeout cancels it, but it goes on waiting: probes report ``timeout`` and
-    start nothing while it runs. Released, it ends, and the next probe runs it again.
-    """
-    release = asyncio.Event()
-    starts = Tally()
-    cancelled: list[str] = []
-    built = containers.DynamicContainer()
-    built.hangs = providers.Resource(_yield, "hangs")
-
-    @health_check(built.hangs)
-    async def hangs(value: str) -> None:
-        starts.count("hangs")
-        while not release.is_set():  # never set while the test probes it hung
-            try:
-                await release.wait()
-            except asyncio.CancelledError:  # a check that will not stop
-                cancelled.append("ignored")
-
-    lifecycle = ResourceLifecycle(built)
-    assert await lifecycle.start() == []
-    try:
-        first = await probe(lifecycle, 20)
-        assert {(r.status, r.error) for r in first} == {("timeout", "did not finish within 0.05 s")}
-        await until(lambda: cancelled == ["ignored"], "the check is cancelled at its timeout")
-        later = await probe(lifecycle, 20)
-        assert {r.status for r in later} == {"timeout"}
-        assert all("still running after" in str(r.error) for r in later)
-        assert starts.runs == {"hangs": 1}
-
-        release.set()
-        await first_ok(lifecycle)
-        assert starts.runs == {"hangs": 2}
-    finally:
-        release.set()
-        assert await lifecycle.stop(5) == []
-
-
-async def test_a_hung_async_check_is_cancelled_at_its_timeout_and_runs_again_later() -> None:
-    """An async check waiting on an asyncio.Event never set: one run for concurrent probes.
-
-    They all report ``timeout``; the run is cancelled then (it no longer hangs), so a
-    later probe starts a new run: a check of a service that recovers can pass again.
-    """
-    never = asyncio.Event()
-    starts = Tally()
-    cancelled: list[int] = []
-    built = containers.DynamicContainer()
-    built.hangs = providers.Resource(_yield, "hangs")
-
-    @health_check(built.hangs)
-    async def hangs(value: str) -> None:
-        starts.count("hangs")
-        try:
-            await never.wait()
-        except asyncio.CancelledError:
-            cancelled.append(1)
-            raise
-
-    lifecycle = ResourceLifecycle(built)
-    assert await lifecycle.start() == []
-    try:
-        first = await probe(lifecycle, 20)
-        assert {r.status for r in first} == {"timeout"}
-        await until(lambda: len(cancelled) == 1, "the run is cancelled")
-        assert starts.runs == {"hangs": 1}
-        [again] = await probe(lifecycle, 1)
-        assert (again.status, again.error) == ("timeout", "did not finish within 0.05 s")
-        assert starts.runs == {"hangs": 2}
-        await until(lambda: len(cancelled) == 2, "the second run is cancelled")
-    finally:
-        assert await lifecycle.stop(5) == []
-
-
-async def test_a_probe_with_a_shorter_timeout_stops_waiting_for_the_shared_run() -> None:
-    """Each probe waits within its own timeout; the run goes on for the others."""
-    release = asyncio.Event()
-    starts = Tally()
-    built = containers.DynamicContainer()
-    built.slow = providers.Resource(_yield, "slow")
-
-    @health_check(built.slow)
-    async def slow(value: str) -> None:
-        starts.count("slow")
-        await release.wait()  # set by the test once the impatient probe gave up
-
-    lifecycle = ResourceLifecycle(built)
-    assert await lifecycle.start() == []
-    try:
-        patient = asyncio.ensure_future(run_checks(lifecycle, WAIT))
-        await until(lambda: waiting(lifecycle) == 1, "the first probe waiting")
-        [impatient] = await run_checks(lifecycle, 0.05)
-        assert (impatient.status, impatient.error) == ("timeout", "did not finish within 0.05 s")
-        release.set()
-        [result] = await patient
-        assert result.ok
-        assert starts.runs == {"slow": 1}
-    finally:
-        release.set()
-        assert await lifecycle.stop(5) == []
-
-
 # -- the cache ---------------------------------------------------------------------------------
 
 
@@ -442,51 +256,3 @@ async def test_a_cached_result_is_not_reused_for_a_new_value(install: Install) -
         assert await lifecycle.stop(5) == []
     assert len(checked) == 3
     assert checked[2] is not opened
-
-
-async def http_client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
-
-
-async def test_the_runs_of_a_lifecycle_go_with_it() -> None:
-    """The shared runs and cached results live with their lifecycle, not in the process."""
-    built = containers.DynamicContainer()
-    built.http = providers.Resource(http_client)  # the default check: no declaration
-    lifecycle = ResourceLifecycle(built)
-    assert await lifecycle.start() == []
-    [result] = await run_checks(lifecycle, 1, cache=3600)
-    assert result.check == "httpx.AsyncClient: not closed"
-    assert await lifecycle.stop(5) == []
-    assert lifecycle in health._monitors
-    gone = weakref.ref(lifecycle)
-    del lifecycle, built
-    gc.collect()
-    assert gone() is None
-
-
-async def test_an_open_value_that_is_a_task_is_checked_never_awaited() -> None:
-    """A resource yielding a background task: the probe neither awaits nor cancels it."""
-    from lifespan_container.lifecycle import ResourceLifecycle  # noqa: PLC0415
-
-    never = asyncio.Event()
-
-    async def open_worker() -> AsyncIterator[asyncio.Task[bool]]:
-        task = asyncio.create_task(never.wait())
-        yield task
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-
-    class Background(containers.DeclarativeContainer):
-        worker = providers.Resource(open_worker)
-
-    lifecycle = ResourceLifecycle(Background())
-    assert await lifecycle.start() == []
-    try:
-        [result] = await run_checks(lifecycle, 0.5)
-        task = lifecycle.current("worker")
-        assert isinstance(task, asyncio.Task)
-        assert not task.done()
-        assert result.status == "ok"
-    finally:
-        assert await lifecycle.stop(5.0) == []

@@ -16,8 +16,9 @@ from asgiref.sync import sync_to_async
 from dependency_injector import containers, providers
 
 from lifespan_container import Provide, inject
-from lifespan_container._runtime import Runtime, set_runtime
 from lifespan_container.handler import LifespanHandler
+from lifespan_container.runtime import Runtime
+from lifespan_container.testing import use_container
 from tests.conftest import Registry
 from tests.lifespan_driver import SHUTDOWN_COMPLETE, STARTUP_COMPLETE, Lifespan
 
@@ -100,10 +101,8 @@ def views(registry: Registry) -> tuple[Any, Any]:
 
 @pytest.fixture
 def runtime() -> Iterator[Runtime]:
-    runtime = Runtime(ValuesContainer())
-    previous = set_runtime(runtime)
-    yield runtime
-    set_runtime(previous)
+    with use_container(ValuesContainer()) as runtime:
+        yield runtime
 
 
 @pytest.mark.asyncio

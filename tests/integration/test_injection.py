@@ -19,13 +19,14 @@ from pytest_django.fixtures import Settings as SettingsWrapper
 
 from lifespan_container import Provide, _markers, get_container, inject
 from lifespan_container._checks import check_injections
-from lifespan_container._runtime import Runtime, get_runtime, set_runtime
 from lifespan_container.exceptions import (
     InjectionError,
     ResourcesNotStartedError,
     WrongEventLoopError,
 )
 from lifespan_container.handler import LifespanHandler
+from lifespan_container.runtime import Runtime, get_runtime
+from lifespan_container.testing import use_container
 from tests import views
 from tests.conftest import Registry
 from tests.containers import Container
@@ -44,11 +45,8 @@ class Served:
 @pytest.fixture
 def runtime() -> Iterator[Runtime]:
     """A fresh container as the process's, put back afterwards."""
-    container = Container()
-    runtime = Runtime(container)
-    previous = set_runtime(runtime)
-    yield runtime
-    set_runtime(previous)
+    with use_container(Container()) as runtime:
+        yield runtime
 
 
 @pytest_asyncio.fixture
@@ -206,11 +204,8 @@ def test_swapping_the_runtime_resolves_markers_again(runtime: Runtime) -> None:
     assert view() == {}
     other = Container()
     other.config.from_dict({"upstream_url": "http://other"})
-    previous = set_runtime(Runtime(other))
-    try:
+    with use_container(other):
         assert view() == {"upstream_url": "http://other"}
-    finally:
-        set_runtime(previous)
 
 
 # -- decoration-time and call-time errors ------------------------------------------------
@@ -347,15 +342,12 @@ def test_without_a_container_inject_says_how_to_configure_one(
     def view(greeting: str = Provide[Container.greeting]) -> str:
         return greeting
 
-    previous = set_runtime(Runtime(None))
-    try:
+    with use_container(None):
         with pytest.raises(InjectionError, match=r'\["CONTAINER"\] is None'):
             view()
         [error] = [e for e in check_injections() if str(e.obj).endswith(view.__qualname__)]
         assert error.id == "lifespan_container.E101"
         assert 'LIFESPAN_CONTAINER["CONTAINER"] is None' in error.msg
-    finally:
-        set_runtime(previous)
 
 
 def test_a_positional_argument_wins_in_sync_views_too(runtime: Runtime) -> None:

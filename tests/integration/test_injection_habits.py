@@ -15,9 +15,9 @@ from pytest_django.fixtures import Settings as SettingsWrapper
 
 from lifespan_container import Provide, inject
 from lifespan_container._checks import check_injections, refuse_foreign_views
-from lifespan_container._runtime import Runtime, set_runtime
 from lifespan_container.exceptions import InjectionError
-from lifespan_container.testing import lifespan_client, override
+from lifespan_container.runtime import Runtime
+from lifespan_container.testing import lifespan_client, override, use_container
 from tests.conftest import Registry
 
 
@@ -33,10 +33,8 @@ def runtime() -> Iterator[Runtime]:
     container.config.from_dict(
         {"port": "8080", "ratio": "0.25", "price": "1.50", "name": "demo", "nested": {"n": "3"}}
     )
-    runtime = Runtime(container)
-    previous = set_runtime(runtime)
-    yield runtime
-    set_runtime(previous)
+    with use_container(container) as runtime:
+        yield runtime
 
 
 def test_typed_and_required_configuration_options_are_providers(
@@ -111,8 +109,7 @@ def test_e101_for_an_empty_container_says_it_declares_nothing(
     class Empty(containers.DeclarativeContainer):
         pass
 
-    previous = set_runtime(Runtime(Empty()))
-    try:
+    with use_container(Empty()):
 
         @inject
         def view(client: Any = Provide["http"]) -> Any:
@@ -120,8 +117,6 @@ def test_e101_for_an_empty_container_says_it_declares_nothing(
 
         with pytest.raises(InjectionError, match="Empty declares no providers"):
             view()
-    finally:
-        set_runtime(previous)
 
 
 @pytest.mark.usefixtures("unrefused")
@@ -220,8 +215,7 @@ def test_two_unnamed_configurations_are_told_apart(
     container = TwoConfigs()
     container.config.from_dict({"units": "from config"})
     container.weather.from_dict({"units": "metric", "days": "3"})
-    previous = set_runtime(Runtime(container))
-    try:
+    with use_container(container):
 
         @inject
         def view(
@@ -232,8 +226,6 @@ def test_two_unnamed_configurations_are_told_apart(
             return units, days, plain
 
         assert view() == ("metric", 3, "from config")
-    finally:
-        set_runtime(previous)
 
 
 def test_a_required_option_only_a_marker_uses_is_e012(runtime: Runtime, registry: Registry) -> None:

@@ -12,7 +12,6 @@ import pytest
 from dependency_injector import containers, providers, resources
 from pytest_django.fixtures import Settings as SettingsWrapper
 
-from lifespan_container._runtime import Runtime
 from lifespan_container.exceptions import (
     ResourcesNotStartedError,
     ShutdownFailedError,
@@ -20,6 +19,7 @@ from lifespan_container.exceptions import (
     WrongEventLoopError,
 )
 from lifespan_container.handler import LifespanHandler
+from lifespan_container.runtime import Runtime
 from lifespan_container.signals import asgi_shutdown, asgi_startup
 from tests.clock import LoopClock, until
 from tests.conftest import Connect
@@ -423,7 +423,7 @@ async def test_failed_rollback_is_reported_with_the_startup_failure(journal: Jou
 
 async def test_handler_drives_the_process_container_by_default() -> None:
     """Without an explicit runtime, the handler uses the one the app loaded."""
-    from lifespan_container._runtime import get_runtime  # noqa: PLC0415
+    from lifespan_container.runtime import get_runtime  # noqa: PLC0415
 
     assert LifespanHandler().runtime is get_runtime()
 

@@ -10,12 +10,13 @@ import pytest
 from dependency_injector import containers, providers
 from pytest_django.fixtures import Settings as SettingsWrapper
 
-from lifespan_container._runtime import Runtime
 from lifespan_container.exceptions import ShutdownFailedError, StartupFailedError
 from lifespan_container.handler import LifespanHandler
+from lifespan_container.runtime import Runtime
 from lifespan_container.signals import resource_failed, resource_started, resource_stopped
+from tests.clock import LoopClock, until
 from tests.conftest import Connect
-from tests.lifespan_driver import SHUTDOWN_COMPLETE, STARTUP_COMPLETE, Lifespan
+from tests.lifespan_driver import SHUTDOWN, SHUTDOWN_COMPLETE, STARTUP_COMPLETE, Lifespan
 from tests.resources import Journal, tracked
 
 pytestmark = pytest.mark.asyncio
@@ -99,10 +100,17 @@ async def fails_to_close() -> Any:
 
 
 async def test_failures_and_cancellations_are_signalled_with_their_error(
-    connect: Connect, caplog: pytest.LogCaptureFixture, settings: SettingsWrapper
+    connect: Connect,
+    caplog: pytest.LogCaptureFixture,
+    settings: SettingsWrapper,
+    clock: LoopClock,
 ) -> None:
-    """A raise is ``failed`` with the error; a step cut off by the time limit is ``cancelled``."""
-    settings.LIFESPAN_CONTAINER = {"CONTAINER": None, "SHUTDOWN_TIMEOUT": 0.2}
+    """A raise is ``failed`` with the error; a step cut off by the time limit is ``cancelled``.
+
+    The failing close must be over before the limit passes: the test waits for its
+    signal, then moves the loop's clock past the limit.
+    """
+    settings.LIFESPAN_CONTAINER = {"CONTAINER": None, "SHUTDOWN_TIMEOUT": 10}
     received = Received(connect)
     never = asyncio.Event()
     journal = Journal()
@@ -111,7 +119,20 @@ async def test_failures_and_cancellations_are_signalled_with_their_error(
     built.stuck = providers.Resource(tracked, journal, "stuck", hold_close=never)
     lifespan = Lifespan(LifespanHandler(Runtime(built)))
     assert await lifespan.startup() == STARTUP_COMPLETE
-    assert (await lifespan.shutdown())["type"] == "lifespan.shutdown.failed"
+    await lifespan.send(SHUTDOWN)
+    # "close stuck" is written before it starts waiting on `never`.
+    await until(
+        lambda: "close stuck" in journal.entries and "broken" in received.of("failed"),
+        "broken failed to close, stuck is closing",
+    )
+    clock.advance(10)
+    answer = await lifespan.answer()
+    assert answer["type"] == "lifespan.shutdown.failed"
+    # cut off by the 10 s limit
+    assert (
+        "resource 'stuck' did not close within "
+        'LIFESPAN_CONTAINER["SHUTDOWN_TIMEOUT"] (10 s)' in answer["message"]
+    )
     with pytest.raises(ShutdownFailedError):
         await lifespan.finish()
     failed = received.of("failed")
@@ -120,7 +141,8 @@ async def test_failures_and_cancellations_are_signalled_with_their_error(
     assert isinstance(failed["broken"]["error"], OSError)
     assert failed["stuck"]["outcome"] == "cancelled"
     assert failed["stuck"]["error"] is None
-    assert failed["stuck"]["duration"] >= 0.1  # cut off by the 0.2 s limit
+    # Wall-clock seconds: the limit passed on the loop's clock, not on this one.
+    assert failed["stuck"]["duration"] >= 0
 
     by_resource = {r.resource: r for r in records(caplog) if r.action == "stop"}  # type: ignore[attr-defined]
     assert by_resource["broken"].levelno == logging.ERROR

@@ -15,10 +15,10 @@ from dependency_injector import containers, providers
 from django.core.management import BaseCommand, CommandError, call_command
 
 from lifespan_container import Provide, get_container, inject
-from lifespan_container._runtime import Runtime, get_runtime
 from lifespan_container.exceptions import ResourcesNotStartedError, StartupFailedError
 from lifespan_container.health import health_check
 from lifespan_container.runner import ResourceCommand, open_resources, run, with_resources
+from lifespan_container.runtime import Runtime, get_runtime
 from tests.containers import BrokenContainer, Container, Files
 
 Install = Callable[[Any], Runtime]

@@ -11,16 +11,21 @@ from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
 
 from lifespan_container import get_container
-from lifespan_container._runtime import Runtime, current_runtime, set_runtime
+from lifespan_container._runtime import current_runtime, set_runtime
 from lifespan_container.exceptions import ResourcesNotStartedError, StartupFailedError
-from lifespan_container.testing import lifespan
+from lifespan_container.runtime import Runtime
+from lifespan_container.testing import lifespan, use_container
 from tests.containers import Container
 from tests.integration.test_pytest_plugin import inner, run  # noqa: F401 (the pytester fixture)
 
 
 @pytest.fixture
 def fresh() -> Iterator[None]:
-    """No runtime loaded yet, as at the start of a process; the previous one put back."""
+    """No runtime loaded yet, as at the start of a process; the previous one put back.
+
+    Not ``use_container(None)``, which installs a runtime without a container: these
+    tests are about the process before any runtime exists (``_runtime`` internals).
+    """
     previous = set_runtime(None)
     yield
     set_runtime(previous)
@@ -50,35 +55,31 @@ def test_get_container_while_apps_are_importing_says_when_to_call_it(
 @pytest.mark.asyncio
 async def test_a_class_override_after_instantiation_fails_the_startup_with_the_fix() -> None:
     """``Container.greeting.override(...)`` never reaches the running container: refused, undone."""
-    runtime = Runtime(Container())
-    previous = set_runtime(runtime)
-    try:
-        Container.greeting.override(providers.Object("fake"))
-        with pytest.raises(StartupFailedError, match=r"Container\.greeting was overridden on the"):
-            async with lifespan():
-                pass  # pragma: no cover (the startup fails)
-        assert Container.greeting.last_overriding is not None  # the caller's to undo
-        assert runtime.phase == "idle"
-    finally:
-        Container.greeting.reset_override()
-        set_runtime(previous)
+    with use_container(Container()) as runtime:
+        try:
+            Container.greeting.override(providers.Object("fake"))
+            with pytest.raises(
+                StartupFailedError, match=r"Container\.greeting was overridden on the"
+            ):
+                async with lifespan():
+                    pass  # pragma: no cover (the startup fails)
+            assert Container.greeting.last_overriding is not None  # the caller's to undo
+            assert runtime.phase == "idle"
+        finally:
+            Container.greeting.reset_override()
 
 
 @pytest.mark.asyncio
 async def test_overrides_made_inside_a_lifespan_are_undone_at_its_exit() -> None:
     """``get_container().x.override(fake)`` lasts as long as the ``lifespan()`` block."""
-    runtime = Runtime(Container())
-    previous = set_runtime(runtime)
-    container: Any = runtime.container
-    try:
+    with use_container(Container()) as runtime:
+        container: Any = runtime.container
         async with lifespan():
             container.greeting.override(providers.Object("fake"))
             assert container.greeting() == "fake"
         assert len(container.greeting.overridden) == 1  # the lifecycle's guard
         with pytest.raises(ResourcesNotStartedError):
             container.greeting()
-    finally:
-        set_runtime(previous)
 
 
 def test_the_plugin_undoes_instance_overrides_and_refuses_class_ones(
@@ -185,10 +186,7 @@ async def test_the_first_request_without_a_lifespan_logs_one_warning_naming_the_
 async def test_no_warning_when_the_lifespan_ran(caplog: pytest.LogCaptureFixture) -> None:
     from lifespan_container.testing import lifespan_client  # noqa: PLC0415
 
-    previous = set_runtime(Runtime(Container()))
-    try:
+    with use_container(Container()):
         async with lifespan_client() as client:
             await client.get("/hello")
-    finally:
-        set_runtime(previous)
     assert not [r for r in caplog.records if "lifespan never started" in r.getMessage()]

@@ -13,9 +13,10 @@ from pytest_django.fixtures import Settings as SettingsWrapper
 
 from lifespan_container import _runtime, get_container, lifespan_state
 from lifespan_container._checks import check_settings
-from lifespan_container._runtime import Runtime, get_runtime
 from lifespan_container.asgi import get_asgi_application
 from lifespan_container.handler import LifespanHandler
+from lifespan_container.runtime import get_runtime
+from lifespan_container.testing import use_container
 from tests.containers import Container
 
 VALID = {"CONTAINER": "tests.containers.Container"}
@@ -49,15 +50,30 @@ def test_e002_unknown_keys(settings: SettingsWrapper) -> None:
     [
         ("STARTUP_TIMEOUT", "lifespan_container.E003"),
         ("SHUTDOWN_TIMEOUT", "lifespan_container.E004"),
+        ("HEALTH_CHECK_TIMEOUT", "lifespan_container.E008"),
     ],
 )
-def test_e003_e004_timeouts_must_be_positive_numbers(
+def test_e003_e004_e008_timeouts_must_be_positive_numbers(
     settings: SettingsWrapper, key: str, check_id: str, bad: object
 ) -> None:
     settings.LIFESPAN_CONTAINER = {**VALID, key: bad}
     [message] = check_settings()
     assert message.id == check_id
     assert f"['{key}'] must be a positive number of seconds, not {bad!r}" in message.msg
+
+
+@pytest.mark.parametrize("bad", [-1, "30", True, float("inf"), float("nan"), None])
+def test_e009_the_health_check_cache_must_be_seconds_0_or_more(
+    settings: SettingsWrapper, bad: object
+) -> None:
+    assert ids(settings, {**VALID, "HEALTH_CHECK_CACHE": 0}) == []  # 0 turns reuse off
+    settings.LIFESPAN_CONTAINER = {**VALID, "HEALTH_CHECK_CACHE": bad}
+    [message] = check_settings()
+    assert message.id == "lifespan_container.E009"
+    assert (
+        f"['HEALTH_CHECK_CACHE'] must be a number (0 or more) of seconds, not {bad!r}"
+        in message.msg
+    )
 
 
 def test_e005_container_not_set(settings: SettingsWrapper) -> None:
@@ -123,11 +139,11 @@ def test_get_asgi_application_returns_the_handler_of_the_process_container() -> 
     assert get_asgi_application().runtime.container is get_container()
 
 
-def test_get_container_without_a_container_says_how_to_set_one(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(_runtime._PROCESS, "runtime", Runtime(None))
-    with pytest.raises(ImproperlyConfigured, match=r'\["CONTAINER"\] is None'):
+def test_get_container_without_a_container_says_how_to_set_one() -> None:
+    with (
+        use_container(None),
+        pytest.raises(ImproperlyConfigured, match=r'\["CONTAINER"\] is None'),
+    ):
         get_container()
 
 

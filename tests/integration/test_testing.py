@@ -16,19 +16,20 @@ from django.test import AsyncClient
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from lifespan_container import get_container
-from lifespan_container._runtime import Runtime, set_runtime
 from lifespan_container.exceptions import (
     LifespanContainerError,
     ShutdownFailedError,
     StartupFailedError,
 )
 from lifespan_container.handler import LifespanHandler
+from lifespan_container.runtime import Runtime
 from lifespan_container.signals import asgi_shutdown, asgi_startup
 from lifespan_container.testing import (
     Overrides,
     lifespan,
     lifespan_client,
     override,
+    use_container,
     with_lifespan,
 )
 from tests.conftest import Connect
@@ -41,19 +42,15 @@ pytestmark = pytest.mark.asyncio
 @pytest.fixture
 def runtime() -> Iterator[Runtime]:
     """A fresh container as the process's (its http client has no upstream)."""
-    runtime = Runtime(Container())
-    previous = set_runtime(runtime)
-    yield runtime
-    set_runtime(previous)
+    with use_container(Container()) as runtime:
+        yield runtime
 
 
 @pytest.fixture
 def broken_runtime() -> Iterator[Runtime]:
-    runtime = Runtime(BrokenContainer())
-    previous = set_runtime(runtime)
-    OPENED_SEARCH.clear()
-    yield runtime
-    set_runtime(previous)
+    with use_container(BrokenContainer()) as runtime:
+        OPENED_SEARCH.clear()
+        yield runtime
 
 
 def app_for(runtime: Runtime) -> LifespanHandler:

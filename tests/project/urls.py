@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from rest_framework.viewsets import ViewSet
 
 from lifespan_container import Provide, get_container, inject, lifespan_state
-from lifespan_container._runtime import get_runtime
+from lifespan_container.runtime import get_runtime
 from tests.project.containers import Container
 from tests.project.events import record
 

@@ -14,14 +14,14 @@ from django.core.management.base import CommandError
 from gunicorn.config import Config as GunicornConfig
 from pytest_django.fixtures import Settings as SettingsWrapper
 
-from lifespan_container._runtime import Runtime
 from lifespan_container.handler import LifespanHandler
 from lifespan_container.management.commands.runasgi import application_path, parse_address
+from lifespan_container.runtime import Runtime
 from lifespan_container.workers import (
     UvicornWorker,
+    _lifespan_mode,
     _runs_this_librarys_lifespan,
     drain_limit,
-    lifespan_mode,
 )
 from tests.project.events import read
 from tests.servers.process import ROOT, serve
@@ -29,9 +29,9 @@ from tests.servers.process import ROOT, serve
 
 def test_the_worker_picks_the_lifespan_mode_from_the_application() -> None:
     """On for this library's handler, off for Django's own (no noise), auto otherwise."""
-    assert lifespan_mode(LifespanHandler(Runtime(None))) == "on"
-    assert lifespan_mode(ASGIHandler()) == "off"
-    assert lifespan_mode(object()) == "auto"
+    assert _lifespan_mode(LifespanHandler(Runtime(None))) == "on"
+    assert _lifespan_mode(ASGIHandler()) == "off"
+    assert _lifespan_mode(object()) == "auto"
 
 
 def test_the_worker_bounds_the_drain_of_applications_running_this_librarys_lifespan() -> None:

@@ -22,11 +22,11 @@ from dependency_injector import containers, providers
 from django.core.management import CommandError, call_command
 from pytest_django.fixtures import Settings as SettingsWrapper
 
-from lifespan_container._runtime import Runtime
 from lifespan_container.engine.health_checks import default_check
 from lifespan_container.handler import LifespanHandler
 from lifespan_container.health import health_check, run_checks
 from lifespan_container.lifecycle import ResourceLifecycle
+from lifespan_container.runtime import Runtime
 from lifespan_container.testing import lifespan_client
 from tests.servers.process import free_port
 

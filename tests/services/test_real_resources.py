@@ -14,8 +14,8 @@ import redis.asyncio as aioredis
 from dependency_injector import containers, providers
 from psycopg_pool import AsyncConnectionPool
 
-from lifespan_container._runtime import Runtime
 from lifespan_container.handler import LifespanHandler
+from lifespan_container.runtime import Runtime
 from lifespan_container.signals import asgi_startup
 from tests.conftest import Connect
 from tests.lifespan_driver import SHUTDOWN_COMPLETE, STARTUP_COMPLETE, Lifespan

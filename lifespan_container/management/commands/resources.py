@@ -152,13 +152,13 @@ class Command(BaseCommand):
 def describe(container: containers.Container, lifecycle: ResourceLifecycle) -> dict[str, Any]:
     """The container's providers as data: resources in start order, then the others."""
     names = provider_paths(container.providers)
-    stages: dict[str, int] = {}
-    for name in lifecycle.names:  # dependencies come first
-        stages[name] = 1 + max((stages[d] for d in lifecycle.dependencies(name)), default=0)
+    stages = {
+        name: number for number, stage in enumerate(lifecycle.graph.stages, 1) for name in stage
+    }
     resources = [
         {
             "name": name,
-            "stage": stages[name],
+            "stage": stages.get(name),  # None: in a cycle (E013), it never opens
             "opens": "in a worker thread"
             if lifecycle.opens_in_thread(name)
             else "on the event loop",

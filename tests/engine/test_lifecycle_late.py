@@ -1,0 +1,78 @@
+"""A sync resource still opening in its thread when startup gives up, and what it needs."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+
+import pytest
+from dependency_injector import providers
+
+from lifespan_container.engine.lifecycle import ResourceLifecycle
+from lifespan_container.engine.limits import Limit
+from tests.clock import LoopClock, until
+from tests.engine.support import Journal, build, is_in_use, tracked
+
+pytestmark = pytest.mark.asyncio
+
+
+def stuck_in_thread(
+    journal: Journal, entered: threading.Event, gate: threading.Event, base: str
+) -> Iterator[str]:
+    """A sync resource using ``base`` that opens only once ``gate`` is set."""
+    entered.set()
+    gate.wait(30)  # bounded: the test sets it, at the latest when it ends
+    journal.add("open stuck")
+    yield f"stuck on {base}"
+    journal.add("close stuck")
+
+
+async def test_what_a_thread_stuck_past_the_shutdown_limit_needs_still_closes(
+    clock: LoopClock,
+) -> None:
+    """The dependency waits for the thread half of the limit at most, then closes.
+
+    It closes before the limit passes (not cut off with it), and then the lifecycle
+    is free for another lifespan: nothing stays open.
+    """
+    journal, entered, gate = Journal(), threading.Event(), threading.Event()
+    built = build(base=providers.Resource(tracked, journal, "base"))
+    built.stuck = providers.Resource(stuck_in_thread, journal, entered, gate, built.base)
+    lifecycle = ResourceLifecycle(built)
+    try:
+        starting = asyncio.ensure_future(lifecycle.start())
+        await asyncio.to_thread(entered.wait, 30)
+        starting.cancel()
+        await asyncio.wait([starting])
+        stopping = asyncio.ensure_future(lifecycle.stop(Limit(100, "SHUTDOWN")))
+        await asyncio.sleep(0)  # the stop is waiting for the thread
+        clock.advance(60)  # past half of the limit, not past the limit
+        await until(lambda: "close base" in journal.entries, "base closes before the limit")
+        assert not stopping.done()  # still waiting for the thread, within the limit
+        clock.advance(50)
+        assert await stopping == []  # the stuck thread is logged, not a failure
+        assert journal.entries == ["open base", "close base"]
+        assert not is_in_use(lifecycle)
+    finally:
+        gate.set()
+    # Its thread ends later: a new lifespan can start, and the late value is not kept.
+    assert await lifecycle.start() == []
+    assert await lifecycle.stop(10) == []
+
+
+async def test_a_thread_that_finishes_in_time_closes_before_what_it_needs() -> None:
+    """Opened late but within the limit: closed first, then its dependency."""
+    journal, entered, gate = Journal(), threading.Event(), threading.Event()
+    built = build(base=providers.Resource(tracked, journal, "base"))
+    built.stuck = providers.Resource(stuck_in_thread, journal, entered, gate, built.base)
+    lifecycle = ResourceLifecycle(built)
+    starting = asyncio.ensure_future(lifecycle.start())
+    await asyncio.to_thread(entered.wait, 30)
+    starting.cancel()
+    await asyncio.wait([starting])
+    stopping = asyncio.ensure_future(lifecycle.stop(30))
+    await asyncio.sleep(0)  # the stop is waiting for the thread
+    gate.set()
+    assert await stopping == []
+    assert journal.entries == ["open base", "open stuck", "close stuck", "close base"]
