@@ -40,6 +40,8 @@ from lifespan_container.signals import asgi_shutdown, asgi_startup
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
 
+    from django.dispatch import Signal
+
     from lifespan_container.engine.limits import Limit
     from lifespan_container.engine.steps import Failure, Tracker
 
@@ -121,14 +123,7 @@ class LifespanHandler(ASGIHandler):
         async def receivers(tracker: Tracker, limit: Limit) -> list[Failure]:  # noqa: ARG001
             with tracker.step("importing the URLconf"):
                 await sync_to_async(refuse_foreign_views)()
-            return await dispatch(
-                asgi_startup,
-                sender=type(self),
-                tracker=tracker,
-                fail_fast=True,
-                scope=scope,
-                state=scope.get("state"),
-            )
+            return await self._send(asgi_startup, scope, tracker, fail_fast=True)
 
         await start(self.runtime, receivers)
 
@@ -136,17 +131,29 @@ class LifespanHandler(ASGIHandler):
         """Send ``asgi_shutdown``, then close the resources; bounded, never half way."""
 
         async def receivers(tracker: Tracker, limit: Limit) -> list[Failure]:
-            return await dispatch(
-                asgi_shutdown,
-                sender=type(self),
-                tracker=tracker,
-                fail_fast=False,
-                timeout=limit,
-                scope=scope,
-                state=scope.get("state"),
-            )
+            return await self._send(asgi_shutdown, scope, tracker, fail_fast=False, limit=limit)
 
         await stop(self.runtime, receivers)
+
+    async def _send(
+        self,
+        signal: Signal,
+        scope: Mapping[str, Any],
+        tracker: Tracker,
+        *,
+        fail_fast: bool,
+        limit: Limit | None = None,
+    ) -> list[Failure]:
+        """Send a lifespan signal with the scope and its state; each receiver a step."""
+        return await dispatch(
+            signal,
+            sender=type(self),
+            tracker=tracker,
+            fail_fast=fail_fast,
+            timeout=limit,
+            scope=scope,
+            state=scope.get("state"),
+        )
 
 
 async def start(runtime: Runtime, receivers: Receivers | None = None) -> None:
