@@ -46,8 +46,8 @@ ADVICE: Final = Advice(
     ),
     wrong_thread=(
         "(a sync view under WSGI runserver or Django's sync test Client, or a thread of "
-        "your own). Under an ASGI server, sync views run in threads that "
-        "can: call the resource there through asgiref.sync.async_to_sync. In tests, use "
+        "your own). Under an ASGI server, sync views run in threads that can reach it: "
+        "call the resource there through asgiref.sync.async_to_sync. In tests, use "
         "django.test.AsyncClient or override the provider."
     ),
     already_open=(

@@ -267,9 +267,9 @@ def use_container(
 ) -> Iterator[Runtime]:
     """Make ``container`` the process's container for the block, then put the previous back.
 
-    ``container`` is a container instance, a container class (instantiated here,
-    its configurations filled from settings as the app does), or ``None`` (a
-    project with no container). The block gets the new
+    ``container`` is a container class (instantiated here, its configurations
+    filled from settings as the app does), a new instance, or ``None`` (a
+    project with no container); not the instance already in use. The block gets the new
     :class:`~lifespan_container.runtime.Runtime`: ``get_container()``, ``@inject``,
     the handler, the probes and :func:`lifespan` all use it. Nothing is opened:
     run :func:`lifespan` inside the block for that. For tests and benchmarks that
@@ -282,8 +282,16 @@ def use_container(
     if isinstance(container, type):
         container = container()
         fill_configuration(container)
-    # The new runtime puts its guards on the container's resources: an instance in
-    # use elsewhere (the project's own) gets them off again at the end.
+    current = current_runtime()
+    if container is not None and current is not None and container is current.container:
+        msg = (
+            "use_container() takes another container: this one is already the process's "
+            "container, and two runtimes cannot both open its resources. Pass its class "
+            "(a fresh instance is made) or a new instance."
+        )
+        raise LifespanContainerError(msg)
+    # The new runtime puts its guards on the container's resources: they come off
+    # again at the end, so the instance can be used by another runtime after.
     saved = Runtime.snapshot(container)
     runtime = Runtime(container)
     previous = set_runtime(runtime)

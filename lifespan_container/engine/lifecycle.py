@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from dependency_injector import providers
 
-from lifespan_container.engine.closing import resource_step, wait_for_closes
+from lifespan_container.engine.closing import close_when_opened, resource_step, wait_for_closes
 from lifespan_container.engine.events import Reporter, ResourceEvent, fields, logger
 from lifespan_container.engine.graph import ResourceGraph, ResourceNode, is_async_result
 from lifespan_container.engine.guard import Advice, Guard, Handle, open_in_thread
@@ -334,8 +334,8 @@ class ResourceLifecycle:
 
         Nothing open depends on it (its dependents wait for it to open); what it
         depends on waits for this until a cut-off. Cancelled when the stop limit
-        passes: a thread cannot be stopped, so the resource is logged as one that
-        cannot be closed.
+        passes: a thread cannot be stopped, so the resource is logged, and closed in
+        a thread of its own if it opens after all.
         """
         report = self._reporter.report
         started = self._opening_since[name]
@@ -344,10 +344,13 @@ class ResourceLifecycle:
         except asyncio.CancelledError:
             await report(name, "start", "cancelled", started)
             logger.error(
-                "Resource %r is still opening in its thread; it cannot be closed.",
+                "Resource %r is still opening in its thread; it cannot be closed now. If it "
+                "opens, it is closed at once, in a thread of its own.",
                 name,
                 extra=fields(name, "start", "cancelled", time.perf_counter() - started),
             )
+            provider = self.graph.nodes[name].provider
+            future.add_done_callback(functools.partial(close_when_opened, provider, name))
             raise
         if future.cancelled():
             await report(name, "start", "cancelled", started)

@@ -63,7 +63,8 @@ class Lifespan:
         if lifecycle is not None and lifecycle.in_use:
             msg = (
                 "Startup failed: the container's resources are already open, for another "
-                "lifespan of this process. One container serves one lifespan at a time."
+                "lifespan of this process (or left open by a shutdown that did not finish: "
+                "see its log). One container serves one lifespan at a time."
             )
             msg = f"{msg} {self.advice.already_open}" if self.advice.already_open else msg
             logger.error(msg)

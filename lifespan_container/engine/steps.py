@@ -39,7 +39,7 @@ class Failure:
 
 def describe(failures: Sequence[Failure]) -> str:
     """Join failures into one line for a ``*.failed`` message."""
-    return "; ".join(str(failure) for failure in failures)
+    return "; ".join(str(failure).rstrip(".") for failure in failures)
 
 
 def qualified_name(function: Callable[..., Any]) -> str:
@@ -142,6 +142,5 @@ async def cancel_and_wait(tasks: Sequence[asyncio.Future[Any]]) -> None:
 def timed_out(tracker: Tracker, limit: Limit) -> list[Failure]:
     """The failures for a phase whose ``limit`` passed: each step it interrupted."""
     reason = f"did not finish within {limit}"
-    return [Failure(step, reason=reason) for step in tracker.interrupted] or [
-        Failure("startup", reason=reason)
-    ]
+    steps = dict.fromkeys(tracker.interrupted)  # two steps may share a name
+    return [Failure(step, reason=reason) for step in steps] or [Failure("startup", reason=reason)]

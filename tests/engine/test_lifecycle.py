@@ -173,7 +173,7 @@ async def test_a_sync_open_still_in_its_thread_after_the_stop_limit_is_logged(
     try:
         with caplog.at_level(logging.WARNING, logger="lifespan_container.resources"):
             assert await lifecycle.stop(0.1) == []
-        assert "Resource 'stuck' is still opening in its thread; it cannot be closed." in (
+        assert "Resource 'stuck' is still opening in its thread; it cannot be closed now." in (
             caplog.text
         )
         assert not is_in_use(lifecycle)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from dependency_injector import providers
@@ -28,6 +28,24 @@ def stuck_in_thread(
     journal.add("close stuck")
 
 
+async def given_up_while_stuck_in_its_thread() -> tuple[
+    ResourceLifecycle, Journal, threading.Event
+]:
+    """A lifecycle whose startup was cancelled while ``stuck`` opens in its thread.
+
+    ``base`` is open; ``stuck`` (which needs it) opens once the returned gate is set.
+    """
+    journal, entered, gate = Journal(), threading.Event(), threading.Event()
+    built = build(base=providers.Resource(tracked, journal, "base"))
+    built.stuck = providers.Resource(stuck_in_thread, journal, entered, gate, built.base)
+    lifecycle = ResourceLifecycle(built)
+    starting = asyncio.ensure_future(lifecycle.start())
+    await asyncio.to_thread(entered.wait, 30)
+    starting.cancel()
+    await asyncio.wait([starting])
+    return lifecycle, journal, gate
+
+
 async def test_what_a_thread_stuck_past_the_shutdown_limit_needs_still_closes(
     clock: LoopClock,
 ) -> None:
@@ -36,15 +54,8 @@ async def test_what_a_thread_stuck_past_the_shutdown_limit_needs_still_closes(
     It closes before the limit passes (not cut off with it), and then the lifecycle
     is free for another lifespan: nothing stays open.
     """
-    journal, entered, gate = Journal(), threading.Event(), threading.Event()
-    built = build(base=providers.Resource(tracked, journal, "base"))
-    built.stuck = providers.Resource(stuck_in_thread, journal, entered, gate, built.base)
-    lifecycle = ResourceLifecycle(built)
+    lifecycle, journal, gate = await given_up_while_stuck_in_its_thread()
     try:
-        starting = asyncio.ensure_future(lifecycle.start())
-        await asyncio.to_thread(entered.wait, 30)
-        starting.cancel()
-        await asyncio.wait([starting])
         stopping = asyncio.ensure_future(lifecycle.stop(Limit(100, "SHUTDOWN")))
         await asyncio.sleep(0)  # the stop is waiting for the thread
         clock.advance(60)  # past half of the limit, not past the limit
@@ -56,23 +67,58 @@ async def test_what_a_thread_stuck_past_the_shutdown_limit_needs_still_closes(
         assert not is_in_use(lifecycle)
     finally:
         gate.set()
-    # Its thread ends later: a new lifespan can start, and the late value is not kept.
-    assert await lifecycle.start() == []
-    assert await lifecycle.stop(10) == []
 
 
 async def test_a_thread_that_finishes_in_time_closes_before_what_it_needs() -> None:
     """Opened late but within the limit: closed first, then its dependency."""
-    journal, entered, gate = Journal(), threading.Event(), threading.Event()
-    built = build(base=providers.Resource(tracked, journal, "base"))
-    built.stuck = providers.Resource(stuck_in_thread, journal, entered, gate, built.base)
-    lifecycle = ResourceLifecycle(built)
-    starting = asyncio.ensure_future(lifecycle.start())
-    await asyncio.to_thread(entered.wait, 30)
-    starting.cancel()
-    await asyncio.wait([starting])
+    lifecycle, journal, gate = await given_up_while_stuck_in_its_thread()
     stopping = asyncio.ensure_future(lifecycle.stop(30))
     await asyncio.sleep(0)  # the stop is waiting for the thread
     gate.set()
     assert await stopping == []
     assert journal.entries == ["open base", "open stuck", "close stuck", "close base"]
+
+
+async def test_a_thread_that_opens_after_the_shutdown_gave_up_is_closed_then(
+    clock: LoopClock,
+) -> None:
+    """Not left open for the next startup to find initialised: closed in a thread."""
+    lifecycle, journal, gate = await given_up_while_stuck_in_its_thread()
+    try:
+        stopping = asyncio.ensure_future(lifecycle.stop(Limit(100, "SHUTDOWN")))
+        await asyncio.sleep(0)
+        clock.advance(60)  # past half the limit: base closes without it
+        await until(lambda: "close base" in journal.entries, "base closes")
+        clock.advance(50)  # past the limit: the shutdown gives up on the thread
+        assert await stopping == []
+    finally:
+        gate.set()
+    await until(lambda: "close stuck" in journal.entries, "the late resource is closed")
+    assert journal.entries == ["open base", "close base", "open stuck", "close stuck"]
+    assert await lifecycle.start() == []  # opened afresh, on an open base
+    assert journal.entries[-2:] == ["open base", "open stuck"]
+    assert await lifecycle.stop(10) == []
+
+
+async def test_a_stop_cancelled_by_its_caller_leaves_no_close_running_unwatched() -> None:
+    """The closes still running are cancelled with it, within the cancel grace."""
+    journal = Journal()
+    closing, never = asyncio.Event(), asyncio.Event()
+
+    async def hangs_on_close() -> AsyncIterator[str]:
+        yield "hangs"
+        closing.set()
+        await never.wait()
+
+    built = build(hangs=providers.Resource(hangs_on_close))
+    built.other = providers.Resource(tracked, journal, "other")
+    lifecycle = ResourceLifecycle(built)
+    assert await lifecycle.start() == []
+    stopping = asyncio.ensure_future(lifecycle.stop(Limit(100, "SHUTDOWN")))
+    await closing.wait()
+    await until(lambda: "close other" in journal.entries, "the other resource closes")
+    stopping.cancel()
+    await asyncio.wait([stopping])
+    assert stopping.cancelled()
+    others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    assert all(t.done() for t in others if "_close" in repr(t.get_coro()))

@@ -6,23 +6,31 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from lifespan_container import get_container
-from lifespan_container.runtime import get_runtime
+from lifespan_container.exceptions import LifespanContainerError
 from lifespan_container.testing import lifespan, use_container
 from tests.containers import Container
 
 
+def test_the_running_container_itself_is_refused_with_the_fix() -> None:
+    """Two runtimes cannot both open one instance's resources: say what to pass."""
+    block = use_container(get_container())
+    with pytest.raises(LifespanContainerError, match="Pass its class"):
+        block.__enter__()
+
+
 @pytest.mark.asyncio
-async def test_the_projects_own_container_opens_normally_after_a_block_that_used_it() -> None:
-    """Installing the running container itself leaves no guard of the block's behind."""
-    project = get_runtime()
-    assert project.lifecycle is not None
-    with use_container(get_container()) as runtime:
-        assert runtime is get_runtime()
-        assert runtime is not project
-    assert get_runtime() is project
-    assert not any(project.lifecycle.overridden(name) for name in project.lifecycle.names)
-    async with lifespan():
-        assert all(project.lifecycle.is_open(name) for name in project.lifecycle.names)
+async def test_an_instance_used_for_a_block_opens_there_and_is_clean_after() -> None:
+    """A new instance runs its lifespan in the block; no guard of the block stays on it."""
+    instance = Container()
+    with use_container(instance) as runtime:
+        assert runtime.lifecycle is not None
+        async with lifespan():
+            assert all(runtime.lifecycle.is_open(name) for name in runtime.lifecycle.names)
+    with use_container(instance) as again:
+        assert again.lifecycle is not None
+        assert not any(again.lifecycle.overridden(name) for name in again.lifecycle.names)
+        async with lifespan():
+            assert all(again.lifecycle.is_open(name) for name in again.lifecycle.names)
 
 
 def test_a_container_class_is_instantiated_and_the_previous_one_comes_back() -> None:
