@@ -340,18 +340,7 @@ def test_the_migrating_page_test_passes(
         'INSTALLED_APPS = ["lifespan_container"]\n'
         'LIFESPAN_CONTAINER = {"CONTAINER": "myproject.containers.Container"}\n'
     )
-    for name, source in files.items():
-        path = pytester.path / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(source, encoding="utf-8")
-    pytester.makeini(
-        """
-        [pytest]
-        DJANGO_SETTINGS_MODULE = myproject.settings
-        asyncio_default_fixture_loop_scope = function
-        filterwarnings = error
-        """
-    )
+    _write_project(pytester, files)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=120)
     result.assert_outcomes(passed=1)
 
@@ -452,18 +441,7 @@ def test_the_configuration_page_example_serves_its_settings(
         "    assert config.GITHUB_TOKEN() is None\n"
         "    assert config.GITHUB_REQUEST_TIMEOUT() == 10\n"
     )
-    for name, source in files.items():
-        path = pytester.path / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(source, encoding="utf-8")
-    pytester.makeini(
-        """
-        [pytest]
-        DJANGO_SETTINGS_MODULE = myproject.settings
-        asyncio_default_fixture_loop_scope = function
-        filterwarnings = error
-        """
-    )
+    _write_project(pytester, files)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "tests", timeout=120)
     result.assert_outcomes(passed=3)
 
@@ -504,3 +482,19 @@ def test_the_configuration_page_sources_and_the_check_it_shows(
     [problem] = configuration_problems(container)
     shown = _section(page, "## Required options and the checks")
     assert f"?: ({problem.id}) {problem.msg}\n\tHINT: {problem.hint}\n" in shown
+
+
+def _write_project(pytester: pytest.Pytester, files: dict[str, str]) -> None:
+    """Write ``files`` (path -> source) under pytester's directory, with its pytest.ini."""
+    for name, source in files.items():
+        path = pytester.path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(source, encoding="utf-8")
+    pytester.makeini(
+        """
+        [pytest]
+        DJANGO_SETTINGS_MODULE = myproject.settings
+        asyncio_default_fixture_loop_scope = function
+        filterwarnings = error
+        """
+    )

@@ -148,38 +148,32 @@ def gunicorn(*args: str) -> list[str]:
     return python_module("gunicorn", APP, "-b", "127.0.0.1:{port}", "--no-control-socket", *args)
 
 
+def gunicorn_workers(worker: str) -> list[str]:
+    """gunicorn with two processes of ``worker`` and a 10 s graceful timeout."""
+    return python_module(
+        "gunicorn",
+        APP,
+        "-k",
+        worker,
+        "-w",
+        "2",
+        "-b",
+        "127.0.0.1:{port}",
+        "--graceful-timeout",
+        "10",
+    )
+
+
 SERVERS: dict[str, tuple[list[str], int]] = {
     # name: (command line, worker processes that each run a lifespan)
     "uvicorn": (uvicorn(), 1),
     "uvicorn-workers-2": (uvicorn("--workers", "2"), 2),
     "gunicorn-uvicorn-worker": (
-        python_module(
-            "gunicorn",
-            APP,
-            "-k",
-            "uvicorn_worker.UvicornWorker",
-            "-w",
-            "2",
-            "-b",
-            "127.0.0.1:{port}",
-            "--graceful-timeout",
-            "10",
-        ),
+        gunicorn_workers("uvicorn_worker.UvicornWorker"),
         2,
     ),
     "gunicorn-library-worker": (
-        python_module(
-            "gunicorn",
-            APP,
-            "-k",
-            "lifespan_container.workers.UvicornWorker",
-            "-w",
-            "2",
-            "-b",
-            "127.0.0.1:{port}",
-            "--graceful-timeout",
-            "10",
-        ),
+        gunicorn_workers("lifespan_container.workers.UvicornWorker"),
         2,
     ),
     "gunicorn-asgi": (

@@ -10,28 +10,18 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 
 from tests.drain_project.containers import POOL_SIZE
 from tests.drain_project.urls import QUERY_SECONDS
 from tests.servers.process import Server, python_module, serve
+from tests.services.postgres import backends
 
 WORKERS = 2
 GRACEFUL_TIMEOUT = 3  # below QUERY_SECONDS: the master kills what is still running after it
 SHUTDOWN_TIMEOUT = 1  # below GRACEFUL_TIMEOUT, as the docs advise
 MAX_REQUESTS = 16  # sent one by one until every worker runs a query
 CLIENT_TIMEOUT = 30.0  # bounds each request of the harness, never an expectation of speed
-
-
-def backends(dsn: str, name: str) -> int:
-    """How many backends PostgreSQL has for connections tagged ``name``."""
-    with psycopg.connect(dsn) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", (name,)
-        ).fetchone()
-    assert row is not None
-    return int(row[0])
 
 
 def pids(pattern: str, stderr: str) -> list[int]:

@@ -12,10 +12,10 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from tests.servers.process import ROOT, SERVERS, Server, serve
+from tests.services.postgres import backends
 
 pytestmark = [pytest.mark.server, pytest.mark.services, pytest.mark.load]
 
@@ -26,20 +26,11 @@ CONCURRENCY = 64
 WITHIN = 120.0  # bounds the harness, never an expectation of speed
 
 
-def connections(dsn: str, name: str) -> int:
-    with psycopg.connect(dsn) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", (name,)
-        ).fetchone()
-    assert row is not None
-    return int(row[0])
-
-
 def settle(dsn: str, name: str, expected: int) -> int:
     """Poll until PostgreSQL sees `expected` connections (it notices closes a moment
     after the client); bounded."""
     deadline = time.monotonic() + 10
-    while (seen := connections(dsn, name)) != expected and time.monotonic() < deadline:
+    while (seen := backends(dsn, name)) != expected and time.monotonic() < deadline:
         time.sleep(0.05)
     return seen
 
@@ -87,7 +78,7 @@ def test_a_pool_per_worker_serves_a_bounded_load_without_a_failure(
         with load(f"{server.url}/pool", REQUESTS) as generator:
             output, _ = generator.communicate(timeout=WITHIN)
         summary = json.loads(output)
-        assert connections(postgres_dsn, name) == WORKERS * POOL_SIZE
+        assert backends(postgres_dsn, name) == WORKERS * POOL_SIZE
         server.signal(signal.SIGTERM)
         server.wait()
     assert summary["statuses"] == {"200": REQUESTS}, summary
