@@ -15,16 +15,28 @@ __version__ = "0.1.0.dev0"
 
 if TYPE_CHECKING:
     from lifespan_container.injection import Provide, inject
+    from lifespan_container.per_request import CurrentRequest, RequestResource, request_scope
     from lifespan_container.runtime import get_container
     from lifespan_container.state import lifespan_state
 
-__all__ = ["Provide", "get_container", "inject", "lifespan_state"]
+__all__ = [
+    "CurrentRequest",
+    "Provide",
+    "RequestResource",
+    "get_container",
+    "inject",
+    "lifespan_state",
+    "request_scope",
+]
 
 _HOMES = {
     "Provide": "lifespan_container.injection",
     "inject": "lifespan_container.injection",
     "get_container": "lifespan_container.runtime",
     "lifespan_state": "lifespan_container.state",
+    "CurrentRequest": "lifespan_container.per_request",
+    "RequestResource": "lifespan_container.per_request",
+    "request_scope": "lifespan_container.per_request",
 }
 
 

@@ -24,11 +24,13 @@ from lifespan_container._markers import (
     foreign_inject_message,
     foreign_injections,
     has_markers,
+    paths_of,
     refuse_foreign_injections,
 )
 from lifespan_container._redact import describe_error, get_logger, where_raised
 from lifespan_container._runtime import get_runtime
 from lifespan_container._settings import check_id, setting_problems
+from lifespan_container.per_request import app_scoped_problems
 
 logger = get_logger("lifespan_container")
 
@@ -60,6 +62,30 @@ def check_configuration(**kwargs: Any) -> list[CheckMessage]:  # noqa: ARG001
         for name, path in cycles.items()
     ]
     return found
+
+
+def check_request_scope(**kwargs: Any) -> list[CheckMessage]:  # noqa: ARG001
+    """Report app-scoped providers that depend on a request: E015, E016."""
+    if setting_problems():
+        return []  # the settings checks report why the container cannot load
+    container = get_runtime().container
+    if container is None:
+        return []
+    return [
+        Error(
+            message,
+            hint=(
+                "Make it request-scoped too (a RequestResource or a Factory), or pass the "
+                "request-scoped value as an argument where it is used."
+                if code == "E015"
+                else "Only request-scoped providers (a RequestResource or a Factory) may "
+                "use CurrentRequest(); pass the request as an argument otherwise."
+            ),
+            obj=path,
+            id=check_id(code),
+        )
+        for code, path, message in app_scoped_problems(paths_of(container))
+    ]
 
 
 def check_injections(**kwargs: Any) -> list[CheckMessage]:  # noqa: ARG001

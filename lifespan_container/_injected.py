@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any, Final, NamedTuple
 from dependency_injector import providers
 
 from lifespan_container import _runtime
-from lifespan_container._markers import Marker, find_markers, find_provider, suggest
+from lifespan_container._markers import Marker, find_markers, find_provider, paths_of, suggest
 from lifespan_container.engine.guard import Handle
 from lifespan_container.exceptions import InjectionError
+from lifespan_container.per_request import Need, needs_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -30,12 +31,14 @@ __all__ = ["REGISTRY", "InjectedFunction", "InjectedFunctions", "Resolved", "inj
 class Resolved(NamedTuple):
     """One marker resolved against a runtime.
 
-    Its provider, and for a resource of the lifecycle, the handle that hands its
-    open value out without calling the provider.
+    Its provider; for a resource of the lifecycle, the handle that hands its open
+    value out without calling the provider; the request-scoped providers it needs
+    opened first (empty for most).
     """
 
     provider: providers.Provider[Any]
     handle: Handle | None
+    needs: tuple[Need, ...] = ()
 
 
 _ORDER: Final = itertools.count()
@@ -78,13 +81,14 @@ class InjectedFunction:
             raise InjectionError(msg)
         resolved: list[Resolved] = []
         lifecycle = runtime.lifecycle
+        paths = paths_of(container)
         for name, _, marker in self.markers:
             provider = find_provider(container, marker.target)
             if provider is None:
                 raise InjectionError(self.unresolved(name, marker, container))
-            resolved.append(
-                Resolved(provider, lifecycle.fast_path(provider) if lifecycle else None)
-            )
+            handle = lifecycle.fast_path(provider) if lifecycle else None
+            needs = needs_of(provider, paths) if handle is None else ()
+            resolved.append(Resolved(provider, handle, needs))
         self._resolved = tuple(resolved)
         return self._resolved
 

@@ -69,7 +69,7 @@ class Marker:
 def suggest(container: containers.Container, target: providers.Provider[Any] | str) -> str:
     """Name the container's providers closest to what ``target`` seems to mean."""
     parent = getattr(container, "declarative_parent", None) or type(container)
-    names = sorted(set(_paths(container).values()))
+    names = sorted(set(paths_of(container).values()))
     if not names:
         return f"{parent.__qualname__} declares no providers: declare one, then name it here."
     wanted = target if isinstance(target, str) else _label(target)
@@ -82,7 +82,8 @@ def suggest(container: containers.Container, target: providers.Provider[Any] | s
 
 # dependency-injector declares its markers as protocol instances for type checkers.
 _DI_PROVIDE = cast("type[Any]", wiring.Provide)
-_DI_OTHER_MARKERS = (cast("type[Any]", wiring.Provider), cast("type[Any]", wiring.Closing))
+_DI_CLOSING = cast("type[Any]", wiring.Closing)
+_DI_OTHER_MARKERS = (cast("type[Any]", wiring.Provider),)
 
 
 def marker_of(value: object) -> Marker | None:
@@ -94,6 +95,16 @@ def marker_of(value: object) -> Marker | None:
             msg = f"Provide[...] with a modifier ({value.modifier!r}) is not supported."
             raise InjectionError(msg)
         return Marker(value.provider)
+    if isinstance(value, _DI_CLOSING):
+        msg = (
+            "Closing[Provide[...]] markers of dependency_injector.wiring are not supported "
+            "by lifespan_container.inject. For a value that lives for one request and is "
+            "cleaned up after the response, declare it as a RequestResource in the "
+            "container (from lifespan_container import RequestResource) and use "
+            "Provide[Container.name]: it is opened once per request and closed after the "
+            "response was sent."
+        )
+        raise InjectionError(msg)
     if isinstance(value, _DI_OTHER_MARKERS):
         msg = (
             f"{type(value).__name__}[...] markers of dependency_injector.wiring are not "
@@ -216,7 +227,7 @@ def find_provider(
     """
     if isinstance(target, str):
         return walk(container, target)
-    paths = _paths(container)
+    paths = paths_of(container)
     path = paths.get(target)
     if path is not None:
         return walk(container, path)
@@ -264,7 +275,7 @@ def find_option(
         target = target.option
     if not isinstance(target, providers.ConfigurationOption):
         return None
-    found = _option_path(target, _paths(container))
+    found = _option_path(target, paths_of(container))
     option = walk(container, ".".join(found)) if found is not None else None
     return option if isinstance(option, providers.ConfigurationOption) else None
 
@@ -283,7 +294,7 @@ def _option_path(
     return (root_path, selector) if root_path is not None else None
 
 
-def _paths(container: containers.Container) -> dict[providers.Provider[Any], str]:
+def paths_of(container: containers.Container) -> dict[providers.Provider[Any], str]:
     """Every named provider of the container and of its declarative class -> its path.
 
     Only markers being resolved ask (once per function and container): no cache.

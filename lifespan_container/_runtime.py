@@ -7,6 +7,7 @@ one event loop) is given here, where the lifecycle is made.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from typing import TYPE_CHECKING, Any, Final
 
@@ -95,6 +96,9 @@ class Runtime:
         self._class_overrides = _overrides_of(_class_providers(container))
         self.lifespans = 0
         """How many lifespan startups began on this runtime (test helpers compare it)."""
+        self.request_closes: set[asyncio.Task[None]] = set()
+        """Request scopes being closed in the background (a test client closed the
+        response on the event loop's thread); the test helpers wait for them."""
 
     @property
     def phase(self) -> Phase:

@@ -8,6 +8,7 @@
         "SHUTDOWN_TIMEOUT": 30.0,
         "HEALTH_CHECK_TIMEOUT": 5.0,
         "HEALTH_CHECK_CACHE": 1.0,
+        "REQUEST_CLEANUP_TIMEOUT": 10.0,
         # None (the default): every providers.Configuration of the container gets
         # every upper-case Django setting. Or say where each gets its values:
         "CONFIGURATION": {"config": ["settings:WEATHER", "env:WEATHER_"]},
@@ -48,6 +49,9 @@ CHECKS: Final[dict[str, str]] = {
     "E011": "``CONFIGURATION`` names no ``providers.Configuration``",
     "E012": "a required configuration option has no value",
     "E013": "a resource depends on itself, through any provider",
+    "E014": "``REQUEST_CLEANUP_TIMEOUT`` is not a positive number",
+    "E015": "an app-scoped provider depends on a request-scoped one",
+    "E016": "an app-scoped provider depends on ``CurrentRequest()``",
     "E101": "an ``@inject`` marker names no provider of the container",
     "E102": "a routed view declares ``Provide[...]`` without ``@inject``",
     "E103": "a routed view uses dependency-injector's own ``@inject``",
@@ -72,6 +76,9 @@ DEFAULTS: Final[dict[str, Any]] = {
     # dashboard) costs one check per resource; short enough that a failure shows at
     # the next probe period (Kubernetes probes every 10 s by default).
     "HEALTH_CHECK_CACHE": 1.0,
+    # Closing a request's resources (a commit, returning a connection) is quick; a
+    # close that takes longer than this is hung, and is cancelled.
+    "REQUEST_CLEANUP_TIMEOUT": 10.0,
     "CONFIGURATION": None,
 }
 """Every key with a default. ``CONTAINER`` has none: it must be set (``None`` is allowed)."""
@@ -82,6 +89,7 @@ TIMEOUTS: Final = {
     "STARTUP_TIMEOUT": "E003",
     "SHUTDOWN_TIMEOUT": "E004",
     "HEALTH_CHECK_TIMEOUT": "E008",
+    "REQUEST_CLEANUP_TIMEOUT": "E014",
 }
 """Each key holding seconds -> the id of the check that reports a bad value."""
 
@@ -112,6 +120,7 @@ class LifespanSettings:
     shutdown_timeout: float
     health_check_timeout: float
     health_check_cache: float
+    request_cleanup_timeout: float = DEFAULTS["REQUEST_CLEANUP_TIMEOUT"]
 
     @property
     def startup(self) -> Limit:
@@ -122,6 +131,11 @@ class LifespanSettings:
     def shutdown(self) -> Limit:
         """``SHUTDOWN_TIMEOUT`` as a limit named after the setting."""
         return _limit("SHUTDOWN_TIMEOUT", self.shutdown_timeout)
+
+    @property
+    def request_cleanup(self) -> Limit:
+        """``REQUEST_CLEANUP_TIMEOUT`` as a limit named after the setting."""
+        return _limit("REQUEST_CLEANUP_TIMEOUT", self.request_cleanup_timeout)
 
 
 def _limit(key: str, seconds: float) -> Limit:
@@ -244,7 +258,21 @@ def lifespan_settings() -> LifespanSettings:
         shutdown_timeout=float(value["SHUTDOWN_TIMEOUT"]),
         health_check_timeout=float(value["HEALTH_CHECK_TIMEOUT"]),
         health_check_cache=float(value["HEALTH_CHECK_CACHE"]),
+        request_cleanup_timeout=float(value["REQUEST_CLEANUP_TIMEOUT"]),
     )
+
+
+def request_cleanup_limit() -> Limit:
+    """``REQUEST_CLEANUP_TIMEOUT`` as a limit, read cheaply.
+
+    Read once per request that opened request-scoped resources; a bad value falls
+    back to the default, and the checks report it (E014).
+    """
+    value = raw()
+    seconds = value.get("REQUEST_CLEANUP_TIMEOUT") if isinstance(value, dict) else None
+    if not positive_number(seconds):
+        seconds = DEFAULTS["REQUEST_CLEANUP_TIMEOUT"]
+    return _limit("REQUEST_CLEANUP_TIMEOUT", float(seconds))  # type: ignore[arg-type]
 
 
 def setting_problems() -> list[Problem]:

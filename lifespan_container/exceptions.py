@@ -17,6 +17,7 @@ __all__ = [
     "InjectionError",
     "LifespanContainerError",
     "MarkerUsedError",
+    "RequestScopeError",
     "ResourcesNotStartedError",
     "ShutdownFailedError",
     "StartupFailedError",
@@ -91,4 +92,15 @@ class MarkerUsedError(InjectionError, AttributeError):
     """A ``Provide[...]`` marker was used as a value: its function lacks ``@inject``.
 
     It is an ``AttributeError`` too, so ``hasattr()`` on a marker stays ``False``.
+    """
+
+
+class RequestScopeError(LifespanContainerError):
+    """A request-scoped provider was used where no request is being served.
+
+    ``RequestResource`` and ``CurrentRequest`` have a value only while a request
+    is served (the handler opens a scope for each) or inside
+    ``lifespan_container.request_scope()``; a management command, ``run()``, a
+    startup receiver or a task that outlives its request must open a scope of its
+    own. Also raised when a request-scoped generator does not yield exactly once.
     """

@@ -22,19 +22,23 @@ shutdown
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
+from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler
 
 from lifespan_container._checks import refuse_foreign_views
 from lifespan_container._dispatch import dispatch
 from lifespan_container._redact import get_logger
 from lifespan_container._runtime import Runtime, get_runtime
-from lifespan_container._settings import lifespan_settings
-from lifespan_container.engine.protocol import Receive, Scope, Send, serve_lifespan
+from lifespan_container._settings import lifespan_settings, request_cleanup_limit
+from lifespan_container.engine.protocol import Message, Receive, Scope, Send, serve_lifespan
+from lifespan_container.engine.request_scope import RequestScope, current
 from lifespan_container.exceptions import UnsupportedScopeError
+from lifespan_container.per_request import bind, call_sync
 from lifespan_container.signals import asgi_shutdown, asgi_startup
 
 if TYPE_CHECKING:
@@ -98,6 +102,53 @@ class LifespanHandler(ASGIHandler):
             )
             raise UnsupportedScopeError(msg)
 
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one request with Django, inside a scope for its request-scoped resources.
+
+        The scope's resources are closed here, after Django's own handling ended:
+        the last chunk was sent (or the client went away) and the response closed.
+        """
+        request_scope = RequestScope(label=scope.get("path", ""))
+        token = current.set(request_scope)
+        try:
+            await super().handle(scope, receive, send)  # type: ignore[arg-type]
+        except BaseException as error:
+            request_scope.fail(error)
+            raise
+        finally:
+            current.reset(token)
+            if request_scope.opened:
+                await _close(request_scope)
+            else:
+                request_scope.closed = True
+
+    def create_request(self, scope: Any, body_file: Any) -> Any:
+        """Django's request, bound to the request's scope (for ``CurrentRequest()``)."""
+        request, error_response = super().create_request(scope, body_file)
+        request_scope = current.get()
+        if request is not None and request_scope is not None:
+            bind(request_scope, request)
+        return request, error_response
+
+    async def send_response(self, response: Any, send: Any) -> None:
+        """Django's ``send_response``, noting when the last body message was sent."""
+        request_scope = current.get()
+        if request_scope is None:
+            await super().send_response(response, send)
+            return
+
+        async def sending(message: Message) -> None:
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                request_scope.completed = True
+
+        try:
+            await super().send_response(response, sending)  # type: ignore[arg-type]
+        except BaseException as error:
+            if not request_scope.completed:
+                request_scope.fail(error)
+            raise
+
     def _warn_if_served_without_lifespan(self) -> None:
         """Once: a request came and no lifespan ever started, so no resource is open."""
         self._first_request = False
@@ -154,6 +205,31 @@ class LifespanHandler(ASGIHandler):
             scope=scope,
             state=scope.get("state"),
         )
+
+
+async def _close(request_scope: RequestScope) -> None:
+    """Close a request's resources, passed what the request ended with; never raises.
+
+    A request cancelled by the server closes them in a task of their own, so a
+    second cancellation cannot cut the closes short.
+    """
+    error = request_scope.error
+    if error is None and not request_scope.completed:
+        error = RequestAborted("The client disconnected before the response was complete.")
+    elif isinstance(error, asyncio.CancelledError):
+        aborted = RequestAborted("The request was cancelled (the client disconnected).")
+        aborted.__cause__ = error
+        error = aborted
+    closing = request_scope.aclose(error, request_cleanup_limit(), call_sync)
+    if not isinstance(request_scope.error, asyncio.CancelledError):
+        await closing
+        return
+    task = asyncio.ensure_future(closing)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait({task})  # each close is bounded by the timeout
+        raise
 
 
 async def start(runtime: Runtime, receivers: Receivers | None = None) -> None:

@@ -35,7 +35,9 @@ from lifespan_container._injected import REGISTRY, InjectedFunction
 from lifespan_container._markers import Marker
 from lifespan_container.engine.graph import is_async_result
 from lifespan_container.engine.guard import here
+from lifespan_container.engine.request_scope import current
 from lifespan_container.exceptions import InjectionError
+from lifespan_container.per_request import Need, fallback_scope, note_failure, open_async, open_sync
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -109,6 +111,9 @@ def inject(func: Callable[P, R]) -> Callable[P, R]:
 # resources' loop. Anything unusual goes to guard.hand_out(), which applies every
 # check and raises the right error.
 
+_NEEDS_SCOPE: Final = object()
+"""What a layer's loader returns when the marker needs request-scoped providers opened."""
+
 _NOT_A_RESOURCE: Final = object()
 """What a layer compares ``last_overriding`` with for a provider that is not a
 lifecycle resource (or not resolved yet): never a provider's overriding."""
@@ -123,11 +128,16 @@ def _layer(inner: Callable[..., Any], spec: InjectedFunction, index: int) -> Cal
     resource = ""
     loop_bound = False
     guard: Any = None
+    needs: tuple[Need, ...] = ()
 
     def load() -> object:
-        """Resolve the marker (first call, or after a swap); return the provider's value."""
-        nonlocal provider, overriding, values, resource, loop_bound, guard
+        """Resolve the marker (first call, or after a swap); return the provider's value.
+
+        Or :data:`_NEEDS_SCOPE` when request-scoped providers must be opened first.
+        """
+        nonlocal provider, overriding, values, resource, loop_bound, guard, needs
         resolved = spec.resolve()[index]
+        needs = resolved.needs
         handle = resolved.handle
         if handle is not None:
             resource, values, loop_bound, guard = (
@@ -141,7 +151,7 @@ def _layer(inner: Callable[..., Any], spec: InjectedFunction, index: int) -> Cal
             resource, values, loop_bound, guard = "", {}, False, None
             overriding = _NOT_A_RESOURCE
         provider = resolved.provider
-        return provider()
+        return _NEEDS_SCOPE if needs else provider()
 
     # Until resolved, `provider` is a loader whose override check fails, so the call
     # takes the provider path, and calling it resolves: no extra test on the hot path.
@@ -149,12 +159,13 @@ def _layer(inner: Callable[..., Any], spec: InjectedFunction, index: int) -> Cal
     provider = loader
 
     def forget() -> None:
-        nonlocal provider, overriding
-        provider, overriding = loader, _NOT_A_RESOURCE
+        nonlocal provider, overriding, needs
+        provider, overriding, needs = loader, _NOT_A_RESOURCE, ()
 
     spec.on_forget(forget)
 
-    # The two bodies differ only in what they do with an awaitable from a provider.
+    # The two bodies differ only in what they do with an awaitable from a provider,
+    # and in how they open request-scoped providers.
     @functools.wraps(inner)
     async def async_view(*args: Any, **kwargs: Any) -> Any:
         if name not in kwargs and len(args) <= position:  # the caller's argument wins
@@ -166,11 +177,22 @@ def _layer(inner: Callable[..., Any], spec: InjectedFunction, index: int) -> Cal
                 if loop_bound and here() is not guard.loop:
                     value = guard.hand_out(resource)
             else:
-                value = provider()
+                value = _NEEDS_SCOPE if needs else provider()
+                if value is _NEEDS_SCOPE:
+                    scope = current.get()
+                    if scope is None:  # not served by our handler: a scope of its own
+                        with fallback_scope(args, spec.where, needs):
+                            return await async_view(*args, **kwargs)
+                    await open_async(scope, needs)
+                    value = provider()
                 if is_async_result(value):
                     value = await value
             kwargs[name] = value
-        return await inner(*args, **kwargs)
+        try:
+            return await inner(*args, **kwargs)
+        except BaseException as error:
+            note_failure(args, error)
+            raise
 
     @functools.wraps(inner)
     def sync_view(*args: Any, **kwargs: Any) -> Any:
@@ -183,12 +205,23 @@ def _layer(inner: Callable[..., Any], spec: InjectedFunction, index: int) -> Cal
                 if loop_bound and here() is not guard.loop:
                     value = guard.hand_out(resource)
             else:
-                value = provider()
+                value = _NEEDS_SCOPE if needs else provider()
+                if value is _NEEDS_SCOPE:
+                    scope = current.get()
+                    if scope is None:  # not served by our handler: a scope of its own
+                        with fallback_scope(args, spec.where, needs):
+                            return sync_view(*args, **kwargs)
+                    open_sync(scope, needs)
+                    value = provider()
                 if is_async_result(value):
                     _discard(value)
                     raise InjectionError(_awaitable_in_sync_view(spec, name))
             kwargs[name] = value
-        return inner(*args, **kwargs)
+        try:
+            return inner(*args, **kwargs)
+        except BaseException as error:
+            note_failure(args, error)
+            raise
 
     return async_view if iscoroutinefunction(inner) else sync_view
 

@@ -28,6 +28,7 @@ __all__ = [
     "ResourceGraph",
     "ResourceNode",
     "configuration_of",
+    "edges",
     "find_cycle",
     "is_async_result",
     "provider_paths",
@@ -234,7 +235,7 @@ def find_cycle(
     ``("a", "dep", "a")`` for ``a = Resource(f, dep=Factory(dict, x=a))``.
     """
     path = [names.get(start, "?")]
-    stack = [iter(_edges(start))]
+    stack = [iter(edges(start))]
     on_path: list[providers.Provider[Any]] = [start]
     done: set[providers.Provider[Any]] = set()
     while stack:
@@ -244,7 +245,7 @@ def find_cycle(
             if child not in done and child not in on_path:
                 path.append(names.get(child, label))
                 on_path.append(child)
-                stack.append(iter(_edges(child)))
+                stack.append(iter(edges(child)))
                 break
         else:  # every dependency of the last one explored: it cannot lead back
             stack.pop()
@@ -253,7 +254,7 @@ def find_cycle(
     return None
 
 
-def _edges(provider: providers.Provider[Any]) -> list[tuple[str, providers.Provider[Any]]]:
+def edges(provider: providers.Provider[Any]) -> list[tuple[str, providers.Provider[Any]]]:
     """``(how provider holds it, dependency)`` for each provider ``provider`` depends on."""
     found: dict[providers.Provider[Any], str] = {}
     held: list[tuple[object, object]] = []
