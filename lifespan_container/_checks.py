@@ -28,9 +28,9 @@ from lifespan_container._markers import (
     refuse_foreign_injections,
 )
 from lifespan_container._redact import describe_error, get_logger, where_raised
+from lifespan_container._request_scope import app_scoped_problems
 from lifespan_container._runtime import get_runtime
 from lifespan_container._settings import check_id, setting_problems
-from lifespan_container.per_request import app_scoped_problems
 
 logger = get_logger("lifespan_container")
 

@@ -16,9 +16,9 @@ from dependency_injector import providers
 
 from lifespan_container import _runtime
 from lifespan_container._markers import Marker, find_markers, find_provider, paths_of, suggest
+from lifespan_container._request_scope import Need, needs_of
 from lifespan_container.engine.guard import Handle
 from lifespan_container.exceptions import InjectionError
-from lifespan_container.per_request import Need, needs_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator

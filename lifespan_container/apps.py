@@ -21,9 +21,9 @@ class LifespanContainerConfig(AppConfig):
         with the fix, and ``get_asgi_application()`` refuses to start with it.
         """
         from lifespan_container import _checks as checks  # noqa: PLC0415
+        from lifespan_container._request_scope import note_exception  # noqa: PLC0415
         from lifespan_container._runtime import current_runtime, get_runtime  # noqa: PLC0415
         from lifespan_container._settings import setting_problems  # noqa: PLC0415
-        from lifespan_container.per_request import note_exception  # noqa: PLC0415
 
         django_checks.register(checks.check_settings)
         django_checks.register(checks.check_configuration)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
@@ -33,12 +34,12 @@ from django.core.handlers.asgi import ASGIHandler
 from lifespan_container._checks import refuse_foreign_views
 from lifespan_container._dispatch import dispatch
 from lifespan_container._redact import get_logger
+from lifespan_container._request_scope import bind, call_sync
 from lifespan_container._runtime import Runtime, get_runtime
 from lifespan_container._settings import lifespan_settings, request_cleanup_limit
 from lifespan_container.engine.protocol import Message, Receive, Scope, Send, serve_lifespan
 from lifespan_container.engine.request_scope import RequestScope, current
 from lifespan_container.exceptions import UnsupportedScopeError
-from lifespan_container.per_request import bind, call_sync
 from lifespan_container.signals import asgi_shutdown, asgi_startup
 
 if TYPE_CHECKING:
@@ -54,6 +55,8 @@ if TYPE_CHECKING:
 __all__ = ["LifespanHandler", "start", "stop"]
 
 logger = get_logger("lifespan_container")
+
+_body_file: ContextVar[Any] = ContextVar("lifespan_container_body_file", default=None)
 
 
 class LifespanHandler(ASGIHandler):
@@ -114,6 +117,10 @@ class LifespanHandler(ASGIHandler):
             await super().handle(scope, receive, send)  # type: ignore[arg-type]
         except BaseException as error:
             request_scope.fail(error)
+            # Django 5.2 leaves the body file open when a stream raises (6.0 closes it).
+            body_file = _body_file.get()
+            if body_file is not None:
+                body_file.close()
             raise
         finally:
             current.reset(token)
@@ -121,6 +128,12 @@ class LifespanHandler(ASGIHandler):
                 await _close(request_scope)
             else:
                 request_scope.closed = True
+
+    async def read_body(self, receive: Any) -> Any:
+        """Django's ``read_body``; the file is remembered, to be closed if Django does not."""
+        body_file = await super().read_body(receive)
+        _body_file.set(body_file)
+        return body_file
 
     def create_request(self, scope: Any, body_file: Any) -> Any:
         """Django's request, bound to the request's scope (for ``CurrentRequest()``)."""

@@ -33,11 +33,17 @@ from dependency_injector import providers
 
 from lifespan_container._injected import REGISTRY, InjectedFunction
 from lifespan_container._markers import Marker
+from lifespan_container._request_scope import (
+    Need,
+    fallback_scope,
+    note_failure,
+    open_async,
+    open_sync,
+)
 from lifespan_container.engine.graph import is_async_result
 from lifespan_container.engine.guard import here
 from lifespan_container.engine.request_scope import current
 from lifespan_container.exceptions import InjectionError
-from lifespan_container.per_request import Need, fallback_scope, note_failure, open_async, open_sync
 
 if TYPE_CHECKING:
     from collections.abc import Callable

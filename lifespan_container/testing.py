@@ -17,6 +17,7 @@ turns them into fixtures.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
@@ -87,7 +88,12 @@ async def lifespan(application: ASGIApp | None = None) -> AsyncIterator[dict[str
         async with drive_lifespan(
             app, settings.startup_timeout + settings.shutdown_timeout
         ) as state:
-            yield state
+            try:
+                yield state
+            finally:
+                # Request scopes a test client closed on this loop close before the app's.
+                if runtime is not None and runtime.request_closes:
+                    await asyncio.wait(set(runtime.request_closes))
     finally:
         # What the block overrode on the running container is undone with it.
         if runtime is not None and saved is not None:

@@ -28,8 +28,11 @@ class Record:
         self.errors: dict[str, BaseException | None] = {}
         self.threads: dict[str, tuple[int, int]] = {}
         self.closed = asyncio.Event()
+        self.waiting = asyncio.Event()
+        """Set by a view (or a stream) that waits for :attr:`release`."""
         self.release = asyncio.Event()
-        """Set by a test to let a view that waits for it go on."""
+        """Never set by the tests: what waits for it ends only by a disconnect."""
+        self.cleanup_started = asyncio.Event()
 
     def names(self) -> list[str]:
         return [" ".join(event) for event in self.events]
@@ -91,6 +94,36 @@ def sync_resource(record: Record) -> Iterator[Value]:
         record.events.append(("close", "sync"))
 
 
+async def plain(record: Record) -> AsyncIterator[Value]:
+    record.events.append(("open", "plain"))
+    value = Value("plain", "")
+    try:
+        yield value
+    finally:
+        value.open = False
+        record.events.append(("close", "plain"))
+
+
+async def hangs(record: Record) -> AsyncIterator[str]:
+    record.events.append(("open", "hangs"))
+    try:
+        yield "hangs"
+    finally:
+        record.cleanup_started.set()
+        try:
+            await record.release.wait()  # never set: only the cleanup time limit ends it
+        finally:
+            record.events.append(("close", "hangs"))
+
+
+async def breaks(record: Record, outer: Value) -> AsyncIterator[str]:
+    record.events.append(("open", "breaks"))
+    yield "breaks"
+    record.events.append(("close", "breaks"))
+    msg = "the cleanup failed"
+    raise RuntimeError(msg)
+
+
 class ScopedContainer(containers.DeclarativeContainer):
     record = providers.Dependency(instance_of=Record)
     request = CurrentRequest()
@@ -98,6 +131,9 @@ class ScopedContainer(containers.DeclarativeContainer):
     inner = RequestResource(inner, record=record, outer=outer)
     sync = RequestResource(sync_resource, record=record)
     pair = providers.Factory(tuple, providers.List(inner, outer))
+    plain = RequestResource(plain, record=record)
+    hangs = RequestResource(hangs, record=record)
+    breaks = RequestResource(breaks, record=record, outer=outer)
 
 
 def make_container(record: Record) -> ScopedContainer:
@@ -149,18 +185,85 @@ def make_views() -> list[Any]:
         return JsonResponse({"thread": threading.get_ident(), "open": value.open})
 
     @inject
+    def sync_fails(request: HttpRequest, value: Value = Provide[ScopedContainer.sync]) -> Any:
+        msg = "the sync view failed"
+        raise ValueError(msg)
+
+    @inject
+    def sync_stream(request: HttpRequest, value: Value = Provide[ScopedContainer.sync]) -> Any:
+        def chunks() -> Iterator[bytes]:
+            for index in range(3):
+                yield f"{index}:{value.open};".encode()
+
+        return StreamingHttpResponse(chunks())
+
+    @inject
     def sync_view_async_resource(
         request: HttpRequest, outer: Value = Provide[ScopedContainer.outer]
     ) -> Any:
         return HttpResponse(outer.path)
 
     @inject
-    async def slow(request: HttpRequest, outer: Value = Provide[ScopedContainer.outer]) -> Any:
-        record: Record = ScopedContainer.record  # placeholder, replaced below
-        del record
-        await asyncio.Event().wait()  # never set: only a disconnect ends it
+    async def waits(
+        request: HttpRequest,
+        outer: Value = Provide[ScopedContainer.outer],
+        record: Record = Provide[ScopedContainer.record],
+    ) -> Any:
+        record.waiting.set()
+        await record.release.wait()  # never set: only a disconnect ends it
         return HttpResponse()  # pragma: no cover
 
-    views = [nested, fails, stream, stream_sync_iterator, sync_view, sync_view_async_resource, slow]
-    urlpatterns[:] = [path(f"{view.__name__}/", view) for view in views]
+    @inject
+    async def stream_waits(
+        request: HttpRequest,
+        outer: Value = Provide[ScopedContainer.outer],
+        record: Record = Provide[ScopedContainer.record],
+    ) -> Any:
+        async def chunks() -> AsyncIterator[bytes]:
+            yield b"first"
+            record.waiting.set()
+            await record.release.wait()  # never set: only a disconnect ends it
+            yield b"never"  # pragma: no cover
+
+        return StreamingHttpResponse(chunks())
+
+    @inject
+    async def stream_fails(
+        request: HttpRequest, outer: Value = Provide[ScopedContainer.outer]
+    ) -> Any:
+        async def chunks() -> AsyncIterator[bytes]:
+            yield b"first"
+            msg = "the stream failed"
+            raise OSError(msg)
+
+        return StreamingHttpResponse(chunks())
+
+    @inject
+    async def hanging_cleanup(
+        request: HttpRequest, value: str = Provide[ScopedContainer.hangs]
+    ) -> Any:
+        return HttpResponse(value)
+
+    @inject
+    async def failing_cleanup(
+        request: HttpRequest, value: str = Provide[ScopedContainer.breaks]
+    ) -> Any:
+        return HttpResponse(value)
+
+    views = [
+        nested,
+        fails,
+        stream,
+        stream_sync_iterator,
+        sync_view,
+        sync_fails,
+        sync_stream,
+        sync_view_async_resource,
+        waits,
+        stream_waits,
+        stream_fails,
+        hanging_cleanup,
+        failing_cleanup,
+    ]
+    urlpatterns[:] = [path(f"{view.__name__}/", view) for view in views]  # type: ignore[call-overload]
     return views

@@ -6,18 +6,7 @@ makes it current (:data:`current`), opens what the request needs through
 :meth:`RequestScope.aclose` (or :meth:`RequestScope.close_sync` where every value
 is synchronous and no event loop runs): in reverse order of opening, each close
 passed the exception the request ended with, as :class:`contextlib.ExitStack`
-would.
-
-What a resource's initializer returns decides how it is opened and closed:
-
-- an async generator: ``__anext__`` opens it; closing resumes it (``athrow`` the
-  exception, if there is one) and expects it to finish;
-- a generator: the same with ``next`` and ``throw``;
-- an object with ``__aenter__``/``__aexit__`` (an ``asynccontextmanager``, an
-  ``AsyncResource``) or ``__enter__``/``__exit__`` (a context-manager class, a
-  ``contextmanager`` factory, a ``Resource``): entered, then exited;
-- a coroutine: awaited, and its result dispatched the same way;
-- anything else is the value itself, with nothing to close.
+would. How each kind of value opens and closes is :mod:`.drive`'s.
 
 No value is awaited, entered or closed on another event loop than the one that
 opened it: async values are driven on the loop that serves the request; sync
@@ -35,11 +24,12 @@ from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any, Final
 
+from lifespan_container.engine.drive import aexit, drive_kind, enter_sync, exit_sync, open_value
 from lifespan_container.engine.events import fields, logger
 from lifespan_container.engine.limits import Limit
 from lifespan_container.exceptions import RequestScopeError
 
-__all__ = ["Opened", "RequestScope", "current", "drive_kind", "open_value"]
+__all__ = ["CallSync", "Opened", "RequestScope", "current", "drive_kind"]
 
 current: Final[ContextVar[RequestScope | None]] = ContextVar(
     "lifespan_container_request_scope", default=None
@@ -70,7 +60,16 @@ class RequestScope:
     ``request`` is the request object itself, for ``CurrentRequest``.
     """
 
-    __slots__ = ("closed", "completed", "error", "label", "opened", "request", "values")
+    __slots__ = (
+        "async_refused",
+        "closed",
+        "completed",
+        "error",
+        "label",
+        "opened",
+        "request",
+        "values",
+    )
 
     def __init__(self, request: object = None, label: str = "") -> None:
         self.request = request
@@ -83,6 +82,8 @@ class RequestScope:
         self.completed = False
         """Whether the whole response was sent (a disconnect before that is a failure)."""
         self.closed = False
+        self.async_refused = ""
+        """Why async values cannot be opened in this scope, if they cannot."""
 
     def fail(self, error: BaseException) -> None:
         """Remember that the request failed with ``error`` (the first one wins)."""
@@ -108,6 +109,11 @@ class RequestScope:
 
     async def open(self, key: object, name: str, initial: object) -> object:
         """Open what ``key``'s initializer returned (on this loop) and remember it."""
+        if self.async_refused and drive_kind(initial) == "async":
+            if inspect.iscoroutine(initial):
+                initial.close()
+            msg = f"The request-scoped resource {name!r} is async: {self.async_refused}"
+            raise RequestScopeError(msg)
         started = time.perf_counter()
         try:
             value, closer, is_async = await open_value(initial)
@@ -124,7 +130,7 @@ class RequestScope:
         """
         started = time.perf_counter()
         try:
-            value, closer = _enter_sync(initial)
+            value, closer = enter_sync(initial)
         except BaseException as exc:
             _report(name, "start", "failed", started, self.label, error=exc)
             raise
@@ -202,7 +208,7 @@ class RequestScope:
         expiry = _Expiry()
         timer = loop.call_later(timeout.seconds, expiry.fire, task)
         try:
-            await _aexit(entry.closer, error)
+            await aexit(entry.closer, error)
         except asyncio.CancelledError as exc:
             if not expiry.fired or task is None or task.uncancel() > 0:
                 raise  # the request itself is cancelled: not ours to swallow
@@ -254,7 +260,7 @@ class RequestScope:
     def _close_one_sync(self, entry: Opened, error: BaseException | None) -> BaseException | None:
         started = time.perf_counter()
         try:
-            _exit(entry.closer, error)
+            exit_sync(entry.closer, error)
         except Exception as exc:  # noqa: BLE001 (logged; the next close sees it)
             _report(entry.name, "stop", "failed", started, self.label, error=exc)
             return exc
@@ -282,90 +288,6 @@ class _Expiry:
 def _retrieve(future: asyncio.Future[Any]) -> None:
     if not future.cancelled():
         future.exception()
-
-
-def drive_kind(initial: object) -> str:
-    """``"async"`` if ``initial`` must be opened on an event loop, else ``"sync"``."""
-    if inspect.isasyncgen(initial) or inspect.iscoroutine(initial):
-        return "async"
-    kind = type(initial)
-    if hasattr(kind, "__aenter__") and hasattr(kind, "__aexit__"):
-        return "async"
-    return "sync"
-
-
-async def open_value(initial: object) -> tuple[object, object, bool]:
-    """Open ``initial``: ``(value, closer or None, whether the closer is async)``."""
-    if inspect.iscoroutine(initial):
-        initial = await initial
-    if inspect.isasyncgen(initial):
-        try:
-            return await initial.__anext__(), initial, True
-        except StopAsyncIteration:
-            msg = f"The request-scoped generator {initial!r} did not yield a value."
-            raise RequestScopeError(msg) from None
-    kind = type(initial)
-    if hasattr(kind, "__aenter__") and hasattr(kind, "__aexit__"):
-        return await kind.__aenter__(initial), initial, True
-    value, closer = _enter_sync(initial)
-    return value, closer, False
-
-
-def _enter_sync(initial: object) -> tuple[object, object]:
-    if inspect.isgenerator(initial):
-        try:
-            return next(initial), initial
-        except StopIteration:
-            msg = f"The request-scoped generator {initial!r} did not yield a value."
-            raise RequestScopeError(msg) from None
-    kind = type(initial)
-    if hasattr(kind, "__enter__") and hasattr(kind, "__exit__"):
-        return kind.__enter__(initial), initial
-    return initial, None
-
-
-async def _aexit(closer: Any, error: BaseException | None) -> None:
-    if inspect.isasyncgen(closer):
-        try:
-            if error is None:
-                await closer.__anext__()
-            else:
-                await closer.athrow(error)
-        except StopAsyncIteration:
-            return
-        except BaseException as exc:
-            if exc is error:
-                return  # re-raised what it was given: it saw it
-            raise
-        await closer.aclose()
-        msg = f"The request-scoped generator {closer!r} yielded more than once."
-        raise RequestScopeError(msg)
-    await type(closer).__aexit__(closer, *_exc_info(error))
-
-
-def _exit(closer: Any, error: BaseException | None) -> None:
-    if inspect.isgenerator(closer):
-        try:
-            if error is None:
-                next(closer)
-            else:
-                closer.throw(error)
-        except StopIteration:
-            return
-        except BaseException as exc:
-            if exc is error:
-                return
-            raise
-        closer.close()
-        msg = f"The request-scoped generator {closer!r} yielded more than once."
-        raise RequestScopeError(msg)
-    type(closer).__exit__(closer, *_exc_info(error))
-
-
-def _exc_info(error: BaseException | None) -> tuple[Any, Any, Any]:
-    if error is None:
-        return None, None, None
-    return type(error), error, error.__traceback__
 
 
 _MESSAGES: Final = {

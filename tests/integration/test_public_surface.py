@@ -69,12 +69,15 @@ def test_the_api_page_documents_only_public_modules() -> None:
 
 
 def test_the_package_exports_what_the_api_page_names_first() -> None:
-    """``from lifespan_container import ...`` gives the four names the page leads with."""
+    """``from lifespan_container import ...`` gives the names the page leads with."""
     assert set(lifespan_container.__all__) == {
         "Provide",
         "inject",
         "get_container",
         "lifespan_state",
+        "CurrentRequest",
+        "RequestResource",
+        "request_scope",
     }
     for name in lifespan_container.__all__:
         assert getattr(lifespan_container, name) is not None

@@ -1,19 +1,31 @@
-"""Request-scoped resources under the handler: opened once, closed after the response."""
+"""Request-scoped resources under the handler: opened once, closed after the response.
+
+The raw ASGI tests drive the handler with a ``receive`` the test controls, so a
+client that goes away mid-response is an event the test sets, never a sleep.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import logging
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.core.exceptions import RequestAborted
 
 from lifespan_container.handler import LifespanHandler
 from lifespan_container.runtime import Runtime
-from lifespan_container.testing import lifespan_client, use_container
+from lifespan_container.testing import lifespan_client, override, use_container
+from tests.clock import LoopClock, until
 from tests.conftest import Registry
-from tests.request_scope_app import Record, make_container, make_views
+from tests.request_scope_app import Record, Value, make_container, make_views
 
 pytestmark = pytest.mark.asyncio
+
+CLOSED_NORMALLY = ["open outer", "open inner", "close inner", "close outer"]
 
 
 @pytest.fixture
@@ -29,29 +41,229 @@ def runtime(record: Record, registry: Registry, settings: Any) -> Iterator[Runti
         yield runtime
 
 
+class Exchange:
+    """One HTTP request to an ASGI app, with the disconnect in the test's hands."""
+
+    def __init__(self, app: Any, path: str) -> None:
+        self.app = app
+        self.path = path
+        self.sent: list[dict[str, Any]] = []
+        self.body_started = asyncio.Event()
+        self.disconnect = asyncio.Event()
+        self._requested = False
+
+    async def receive(self) -> dict[str, Any]:
+        if not self._requested:
+            self._requested = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await self.disconnect.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: dict[str, Any]) -> None:
+        self.sent.append(message)
+        if message["type"] == "http.response.body" and message.get("body"):
+            self.body_started.set()
+        if message["type"] == "http.response.body" and not message.get("more_body"):
+            self.disconnect.set()  # as uvicorn and httpx: the exchange is over
+
+    def run(self) -> asyncio.Task[None]:
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.3"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": self.path,
+            "raw_path": self.path.encode(),
+            "query_string": b"",
+            "root_path": "",
+            "headers": [(b"host", b"testserver")],
+            "client": ("127.0.0.1", 5000),
+            "server": ("127.0.0.1", 80),
+        }
+        return asyncio.ensure_future(self.app(scope, self.receive, self.send))
+
+
 async def test_nested_resources_open_once_in_order_and_close_in_reverse(
     runtime: Runtime, record: Record
 ) -> None:
+    """Every parameter and provider of the request gets the same values; closed newest first."""
     async with lifespan_client(LifespanHandler(runtime)) as client:
         response = await client.get("/nested/")
         assert response.status_code == 200
         assert response.json()["same"] is True
         assert response.json()["path"] == "/nested/"
-        assert record.names() == ["open outer", "open inner", "close inner", "close outer"]
+        assert record.names() == CLOSED_NORMALLY
         assert record.errors == {"inner": None, "outer": None}
+
+
+async def test_concurrent_requests_never_share_a_value(runtime: Runtime, record: Record) -> None:
+    async with lifespan_client(LifespanHandler(runtime)) as client:
+        responses = await asyncio.gather(*(client.get("/nested/") for _ in range(20)))
+    assert all(response.json()["same"] for response in responses)
+    assert record.names().count("open outer") == 20
+    assert record.names().count("close outer") == 20
 
 
 async def test_a_view_that_raises_throws_its_exception_in(runtime: Runtime, record: Record) -> None:
     async with lifespan_client(LifespanHandler(runtime)) as client:
         response = await client.get("/fails/")
     assert response.status_code == 500
-    assert isinstance(record.errors["outer"], ValueError)
+    error = record.errors["outer"]
+    assert isinstance(error, ValueError)
+    assert str(error) == "the view failed"
 
 
-async def test_streaming_keeps_the_value_open_until_the_last_chunk(
+async def test_a_stream_keeps_the_value_open_until_its_last_chunk(
     runtime: Runtime, record: Record
 ) -> None:
     async with lifespan_client(LifespanHandler(runtime)) as client:
         response = await client.get("/stream/")
         assert response.text == "0:True;1:True;2:True;"
-        assert record.names() == ["open outer", "open inner", "close inner", "close outer"]
+        assert record.names() == CLOSED_NORMALLY
+        assert record.errors == {"inner": None, "outer": None}
+
+
+async def test_a_stream_over_a_sync_iterator_keeps_the_value_open(
+    runtime: Runtime, record: Record
+) -> None:
+    async with lifespan_client(LifespanHandler(runtime)) as client:
+        with pytest.warns(Warning, match="synchronous iterators"):  # Django's own warning
+            response = await client.get("/stream_sync_iterator/")
+        assert response.text == "0:True;1:True;2:True;"
+        assert record.names() == CLOSED_NORMALLY
+
+
+async def test_a_stream_that_fails_throws_its_exception_in(
+    runtime: Runtime, record: Record
+) -> None:
+    exchange = Exchange(LifespanHandler(runtime), "/stream_fails/")
+    with pytest.raises(OSError, match="the stream failed"):
+        await exchange.run()
+    assert isinstance(record.errors["outer"], OSError)
+    assert record.names() == ["open outer", "close outer"]
+    record.errors.clear()  # its traceback holds Django's frames, and the body file
+    gc.collect()  # had the file been left open (Django 5.2 does), its warning fails this test
+
+
+async def test_a_disconnect_mid_stream_closes_with_request_aborted(
+    runtime: Runtime, record: Record
+) -> None:
+    """The value stays open while the body streams; the client going away is thrown in."""
+    exchange = Exchange(LifespanHandler(runtime), "/stream_waits/")
+    task = exchange.run()
+    await record.waiting.wait()  # the first chunk is out, the stream waits
+    assert exchange.body_started.is_set()
+    assert record.names() == ["open outer"]
+    exchange.disconnect.set()
+    await task
+    assert record.names() == ["open outer", "close outer"]
+    assert isinstance(record.errors["outer"], RequestAborted)
+
+
+async def test_a_disconnect_while_the_view_runs_closes_with_request_aborted(
+    runtime: Runtime, record: Record
+) -> None:
+    exchange = Exchange(LifespanHandler(runtime), "/waits/")
+    task = exchange.run()
+    await record.waiting.wait()
+    exchange.disconnect.set()
+    await task
+    assert record.names() == ["open outer", "close outer"]
+    assert isinstance(record.errors["outer"], RequestAborted)
+    assert not exchange.sent
+
+
+async def test_a_server_that_cancels_the_request_gets_it_closed(
+    runtime: Runtime, record: Record
+) -> None:
+    exchange = Exchange(LifespanHandler(runtime), "/waits/")
+    task = exchange.run()
+    await record.waiting.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await until(lambda: "close outer" in record.names(), "the request's resources closed")
+    assert isinstance(record.errors["outer"], RequestAborted)
+
+
+async def test_the_disconnect_every_server_reports_after_the_last_chunk_is_no_failure(
+    runtime: Runtime, record: Record
+) -> None:
+    """uvicorn and httpx answer ``http.disconnect`` as soon as the response is complete."""
+    exchange = Exchange(LifespanHandler(runtime), "/stream/")
+    await exchange.run()
+    assert record.errors == {"inner": None, "outer": None}
+    assert b"".join(m.get("body", b"") for m in exchange.sent[1:]) == b"0:True;1:True;2:True;"
+
+
+async def test_a_sync_resource_opens_and_closes_in_the_sync_views_thread(
+    runtime: Runtime, record: Record
+) -> None:
+    async with lifespan_client(LifespanHandler(runtime)) as client:
+        response = await client.get("/sync_view/")
+    assert response.json()["open"] is True
+    opened_in, closed_in = record.threads["sync"]
+    assert opened_in == closed_in == response.json()["thread"]
+    assert opened_in != threading.get_ident()
+    assert record.names() == ["open sync", "close sync"]
+
+
+async def test_an_async_resource_in_a_sync_view_is_opened_and_closed_on_the_loop(
+    runtime: Runtime, record: Record
+) -> None:
+    async with lifespan_client(LifespanHandler(runtime)) as client:
+        response = await client.get("/sync_view_async_resource/")
+    assert response.text == "/sync_view_async_resource/"
+    assert record.names() == ["open outer", "close outer"]
+    assert record.errors["outer"] is None
+
+
+async def test_an_override_replaces_the_value_without_opening_the_real_one(
+    runtime: Runtime, record: Record
+) -> None:
+    fake = Value("fake", "/fake/")
+    with override("outer", fake):
+        async with lifespan_client(LifespanHandler(runtime)) as client:
+            response = await client.get("/nested/")
+    assert response.json()["path"] == "/fake/"
+    assert record.names() == ["open inner", "close inner"]
+
+
+async def test_a_cleanup_that_hangs_is_cancelled_at_the_limit_and_logged(
+    runtime: Runtime,
+    record: Record,
+    clock: LoopClock,
+    caplog: pytest.LogCaptureFixture,
+    settings: Any,
+) -> None:
+    settings.LIFESPAN_CONTAINER = {**settings.LIFESPAN_CONTAINER, "REQUEST_CLEANUP_TIMEOUT": 10.0}
+    exchange = Exchange(LifespanHandler(runtime), "/hanging_cleanup/")
+    with caplog.at_level(logging.ERROR, "lifespan_container.resources"):
+        task = exchange.run()
+        await record.cleanup_started.wait()
+        assert exchange.sent[-1].get("more_body", False) is False  # the response is out
+        clock.advance(10.5)
+        await task
+    assert record.names() == ["open hangs", "close hangs"]
+    [message] = [r.getMessage() for r in caplog.records]
+    assert "'hanging_cleanup'" not in message
+    assert "'hangs'" in message
+    assert "/hanging_cleanup/" in message
+    assert "REQUEST_CLEANUP_TIMEOUT" in message
+
+
+async def test_a_cleanup_that_raises_is_logged_and_the_next_close_sees_it(
+    runtime: Runtime, record: Record, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR, "lifespan_container.resources"):
+        async with lifespan_client(LifespanHandler(runtime)) as client:
+            response = await client.get("/failing_cleanup/")
+    assert response.status_code == 200
+    assert response.text == "breaks"
+    assert record.names() == ["open outer", "open breaks", "close breaks", "close outer"]
+    assert isinstance(record.errors["outer"], RuntimeError)
+    [failure] = caplog.records
+    assert "'breaks'" in failure.getMessage()
+    assert "/failing_cleanup/" in failure.getMessage()
+    assert failure.exc_info is not None

@@ -4,7 +4,8 @@ Without options it lists every provider of the container: the resources in
 start order (stage by stage: a stage opens after the stages before it, its
 resources concurrently) with what they depend on and their health check (the
 declared one, or the default for the type the provider is annotated to give,
-or ``none``), then the other providers with what they depend on.
+or ``none``), then the request-scoped providers (``RequestResource``,
+``CurrentRequest``), then the other providers, each with what it depends on.
 
 ``--check`` opens every resource as the server would, runs every health check
 (afresh: no cached result), closes everything, and exits 1 naming what failed:
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from dependency_injector import providers
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -29,6 +30,7 @@ from lifespan_container.engine.graph import provider_paths
 from lifespan_container.engine.health import CheckResult, run_checks
 from lifespan_container.engine.health_checks import planned_check
 from lifespan_container.exceptions import ShutdownFailedError, StartupFailedError
+from lifespan_container.per_request import CurrentRequest, RequestResource
 from lifespan_container.runner import open_resources
 
 if TYPE_CHECKING:
@@ -117,6 +119,14 @@ class Command(BaseCommand):
             for resource in listing["resources"]
         ]
         self._table(["stage", "resource", "opens", "depends on", "health check"], rows)
+        if listing["request_scoped"]:
+            write("")
+            write("Request-scoped (opened in each request that uses them, closed after it):")
+            rows = [
+                [provider["name"], provider["kind"], ", ".join(provider["depends_on"]) or "-"]
+                for provider in listing["request_scoped"]
+            ]
+            self._table(["provider", "kind", "depends on"], rows)
         if listing["providers"]:
             write("")
             write("Other providers:")
@@ -176,12 +186,17 @@ def describe(container: containers.Container, lifecycle: ResourceLifecycle) -> d
         for provider, name in names.items()
         if not isinstance(provider, providers.Resource | providers.Container)
     ]
+
     parent = container_class(container)
     return {
         "container": f"{parent.__module__}.{parent.__qualname__}",
         "resources": resources,
-        "providers": others,
+        "request_scoped": [other for other in others if other["kind"] in _SCOPED_KINDS],
+        "providers": [other for other in others if other["kind"] not in _SCOPED_KINDS],
     }
+
+
+_SCOPED_KINDS: Final = frozenset({RequestResource.__name__, CurrentRequest.__name__})
 
 
 def _planned(
