@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import sys
 from typing import TYPE_CHECKING, Any, Final
 
@@ -51,6 +52,7 @@ __all__ = [
     "bind",
     "call_sync",
     "cleanup_limit",
+    "close_with",
     "fallback_scope",
     "needs_of",
     "note_exception",
@@ -257,18 +259,30 @@ def bind(scope: RequestScope, request: HttpRequest) -> None:
 
 
 @contextlib.contextmanager
-def fallback_scope(args: tuple[Any, ...], where: str, needs: tuple[Need, ...]) -> Iterator[None]:
+def fallback_scope(
+    args: tuple[Any, ...], where: str, needs: tuple[Need, ...]
+) -> Iterator[RequestScope]:
     """Make current the scope of a request served without our handler, while inside.
 
     The scope is made on first use and closed when Django closes the response:
     ``BaseHandler`` adds ``request.close`` to the final response's closers, which
-    every test client and WSGI server call once the body was consumed.
+    every test client and WSGI server call once the body was consumed. A view
+    called directly (a ``RequestFactory`` request) gets it added by
+    :func:`close_with`.
     """
-    token = current.set(_scope_of(args, where, needs))
+    scope = _scope_of(args, where, needs)
+    token = current.set(scope)
     try:
-        yield
+        yield scope
     finally:
         current.reset(token)
+
+
+def close_with(response: object, scope: RequestScope) -> None:
+    """Close ``scope`` when ``response`` is closed, too (closing twice closes once)."""
+    closers = getattr(response, "_resource_closers", None)
+    if isinstance(closers, list) and scope.request is not None:
+        closers.append(functools.partial(close_fallback, scope))
 
 
 def _scope_of(args: tuple[Any, ...], where: str, needs: tuple[Need, ...]) -> RequestScope:
@@ -306,9 +320,10 @@ def close_fallback(scope: RequestScope) -> None:
     """Close a scope made by :func:`fallback_scope`, wherever the response is closed."""
     from lifespan_container._runtime import get_runtime  # noqa: PLC0415
 
-    if not scope.opened:
+    if scope.closed or not scope.opened:
         scope.closed = True
         return
+    scope.closed = True  # now: a second closer of the same request closes nothing
     limit = cleanup_limit()
     loop = asyncio.get_running_loop() if here() is not None else None
     if loop is None and scope.all_sync:

@@ -35,6 +35,7 @@ from lifespan_container._injected import REGISTRY, InjectedFunction
 from lifespan_container._markers import Marker
 from lifespan_container._request_scope import (
     Need,
+    close_with,
     fallback_scope,
     note_failure,
     open_async,
@@ -187,8 +188,10 @@ def _layer(inner: Callable[..., Any], spec: InjectedFunction, index: int) -> Cal
                 if value is _NEEDS_SCOPE:
                     scope = current.get()
                     if scope is None:  # not served by our handler: a scope of its own
-                        with fallback_scope(args, spec.where, needs):
-                            return await async_view(*args, **kwargs)
+                        with fallback_scope(args, spec.where, needs) as own:
+                            response = await async_view(*args, **kwargs)
+                        close_with(response, own)
+                        return response
                     await open_async(scope, needs)
                     value = provider()
                 if is_async_result(value):
@@ -215,8 +218,10 @@ def _layer(inner: Callable[..., Any], spec: InjectedFunction, index: int) -> Cal
                 if value is _NEEDS_SCOPE:
                     scope = current.get()
                     if scope is None:  # not served by our handler: a scope of its own
-                        with fallback_scope(args, spec.where, needs):
-                            return sync_view(*args, **kwargs)
+                        with fallback_scope(args, spec.where, needs) as own:
+                            response = sync_view(*args, **kwargs)
+                        close_with(response, own)
+                        return response
                     open_sync(scope, needs)
                     value = provider()
                 if is_async_result(value):

@@ -9,12 +9,20 @@ registry forgets them after it.
 from __future__ import annotations
 
 import asyncio
+import io
 import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+from asgiref.sync import markcoroutinefunction
 from dependency_injector import containers, providers
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import (
+    FileResponse,
+    HttpRequest,
+    HttpResponse,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.urls import path
 
 from lifespan_container import CurrentRequest, Provide, RequestResource, inject
@@ -143,6 +151,24 @@ def make_container(record: Record) -> ScopedContainer:
 urlpatterns: list[Any] = []
 
 
+class FailsAfterTheView:
+    """A middleware that raises once the view returned, on ``/fails_after_the_view/``."""
+
+    sync_capable = False
+    async_capable = True
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+        markcoroutinefunction(self)
+
+    async def __call__(self, request: HttpRequest) -> Any:
+        response = await self.get_response(request)
+        if request.path == "/fails_after_the_view/":
+            msg = "the middleware failed"
+            raise LookupError(msg)
+        return response
+
+
 def make_views() -> list[Any]:
     """The views, routed under their names; call it in a fixture that restores the registry."""
 
@@ -183,6 +209,16 @@ def make_views() -> list[Any]:
     @inject
     def sync_view(request: HttpRequest, value: Value = Provide[ScopedContainer.sync]) -> Any:
         return JsonResponse({"thread": threading.get_ident(), "open": value.open})
+
+    @inject
+    async def fails_after_the_view(
+        request: HttpRequest, outer: Value = Provide[ScopedContainer.outer]
+    ) -> Any:
+        return HttpResponse("fine")
+
+    @inject
+    async def file(request: HttpRequest, outer: Value = Provide[ScopedContainer.outer]) -> Any:
+        return FileResponse(io.BytesIO(b"x" * 100_000), filename="data.bin")
 
     @inject
     def sync_fails(request: HttpRequest, value: Value = Provide[ScopedContainer.sync]) -> Any:
@@ -255,6 +291,8 @@ def make_views() -> list[Any]:
         fails,
         stream,
         stream_sync_iterator,
+        fails_after_the_view,
+        file,
         sync_view,
         sync_fails,
         sync_stream,

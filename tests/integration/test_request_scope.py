@@ -267,3 +267,35 @@ async def test_a_cleanup_that_raises_is_logged_and_the_next_close_sees_it(
     assert "'breaks'" in failure.getMessage()
     assert "/failing_cleanup/" in failure.getMessage()
     assert failure.exc_info is not None
+
+
+async def test_a_middleware_that_fails_after_the_view_throws_its_exception_in(
+    runtime: Runtime, record: Record, settings: Any
+) -> None:
+    settings.MIDDLEWARE = ["tests.request_scope_app.FailsAfterTheView"]
+    async with lifespan_client(LifespanHandler()) as client:
+        response = await client.get("/fails_after_the_view/")
+    assert response.status_code == 500
+    assert isinstance(record.errors["outer"], LookupError)
+
+
+async def test_a_file_response_closes_after_its_last_chunk(
+    runtime: Runtime, record: Record
+) -> None:
+    exchange = Exchange(LifespanHandler(runtime), "/file/")
+    with pytest.warns(Warning, match="synchronous iterators"):  # Django's own warning
+        await exchange.run()
+    body = b"".join(message.get("body", b"") for message in exchange.sent[1:])
+    assert body == b"x" * 100_000
+    assert record.names() == ["open outer", "close outer"]
+    assert record.errors["outer"] is None
+
+
+async def test_the_overrides_fixture_replaces_a_request_resource(
+    runtime: Runtime, record: Record, overrides: Any
+) -> None:
+    overrides("outer", Value("fake", "/from-the-fixture/"))
+    async with lifespan_client(LifespanHandler(runtime)) as client:
+        response = await client.get("/nested/")
+    assert response.json()["path"] == "/from-the-fixture/"
+    assert record.names() == ["open inner", "close inner"]

@@ -247,3 +247,34 @@ def test_the_resources_command_lists_request_scoped_providers_apart(settings: An
     assert "inner" not in {entry["name"] for entry in listing["providers"]}
     assert "pair" in {entry["name"] for entry in listing["providers"]}
     assert "Request-scoped (opened in each request that uses them" in text.getvalue()
+
+
+def test_pytest_djangos_client_fixture_closes_with_the_response(
+    runtime: Runtime, record: Record, client: Client
+) -> None:
+    assert client.get("/sync_view/").status_code == 200
+    assert record.names() == ["open sync", "close sync"]
+
+
+@pytest.mark.asyncio
+async def test_pytest_djangos_async_client_fixture_closes_with_the_response(
+    runtime: Runtime, record: Record, async_client: AsyncClient
+) -> None:
+    assert (await async_client.get("/nested/")).status_code == 200
+    assert record.names() == CLOSED_NORMALLY
+
+
+def test_a_view_called_with_a_request_factory_request_closes_with_the_response(
+    runtime: Runtime, record: Record, rf: Any
+) -> None:
+    from tests.request_scope_app import urlpatterns  # noqa: PLC0415
+
+    view = next(
+        pattern.callback
+        for pattern in urlpatterns
+        if pattern.name is None and str(pattern.pattern) == "sync_view/"
+    )
+    response = view(rf.get("/sync_view/"))
+    assert record.names() == ["open sync"]
+    response.close()
+    assert record.names() == ["open sync", "close sync"]
