@@ -74,6 +74,8 @@ def run(main: Coroutine[Any, Any, R]) -> R:
 
     A new event loop opens the resources, runs ``main``, closes the resources and
     ends; ``main``'s result is returned and what it raises is raised.
+    Request-scoped providers (``RequestResource``) need a scope of their own:
+    ``async with request_scope(): ...`` around each unit of work.
     """
     given: object = main  # checked at run time: run(main) is an easy slip
     if not asyncio.iscoroutine(given):
@@ -132,7 +134,8 @@ class ResourceCommand(BaseCommand):
 
     ``handle`` may be ``async def`` (awaited in the loop that opened the
     resources) or sync (run in a worker thread of that loop, see
-    :func:`with_resources`)::
+    :func:`with_resources`). Request-scoped providers need a scope of their
+    own: ``async with request_scope():`` (``with`` in a sync ``handle``)::
 
         class Command(ResourceCommand):
             help = "Sync the prices."

@@ -21,6 +21,7 @@ from django.test import AsyncClient, Client
 
 from lifespan_container import CurrentRequest, Provide, RequestResource, inject, request_scope
 from lifespan_container.exceptions import InjectionError, RequestScopeError
+from lifespan_container.runner import run
 from lifespan_container.runtime import Runtime
 from lifespan_container.testing import lifespan, use_container
 from tests.conftest import Registry
@@ -278,3 +279,21 @@ def test_a_view_called_with_a_request_factory_request_closes_with_the_response(
     assert record.names() == ["open sync"]
     response.close()
     assert record.names() == ["open sync", "close sync"]
+
+
+def test_run_opens_request_scoped_resources_in_a_scope_of_its_own(
+    runtime: Runtime, record: Record, registry: Registry
+) -> None:
+    @inject
+    async def job(value: Value = Provide[ScopedContainer.plain]) -> Value:
+        return value
+
+    async def main() -> tuple[Value, bool]:
+        async with request_scope():
+            value = await job()
+            return value, is_open(value)
+
+    value, was_open = run(main())
+    assert was_open
+    assert not is_open(value)
+    assert record.names() == ["open plain", "close plain"]
