@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import functools
 import sys
+from types import AsyncGeneratorType
 from typing import TYPE_CHECKING, Any, Final
 
 from asgiref.sync import AsyncToSync, SyncToAsync, async_to_sync, sync_to_async
@@ -68,12 +69,14 @@ ATTRIBUTE: Final = "_lifespan_request_scope"
 class Need:
     """A request-scoped provider a marker needs, and the ones it needs first."""
 
-    __slots__ = ("deps", "name", "provider")
+    __slots__ = ("deps", "make", "name", "provider")
 
     def __init__(self, provider: RequestResource[Any], name: str, deps: tuple[Need, ...]) -> None:
         self.provider = provider
         self.name = name
         self.deps = deps
+        self.make = provider.maker()
+        """The initializer's result for this request (a generator, a context manager...)."""
 
 
 def needs_of(
@@ -178,8 +181,10 @@ async def open_async(scope: RequestScope, needs: tuple[Need, ...]) -> None:
             continue
         if need.deps:
             await open_async(scope, need.deps)
-        initial = resource.initial()
-        if drive_kind(initial) == "async":
+        initial = need.make()
+        if type(initial) is AsyncGeneratorType:  # the usual one: no extra frame
+            await scope.open_generator(resource, need.name, initial)
+        elif drive_kind(initial) == "async":
             await scope.open(resource, need.name, initial)
         else:  # a sync resource in an async view: opened in the request's thread
             await sync_to_async(scope.open_sync)(resource, need.name, initial)
@@ -193,7 +198,7 @@ def open_sync(scope: RequestScope, needs: tuple[Need, ...]) -> None:
             continue
         if need.deps:
             open_sync(scope, need.deps)
-        initial = resource.initial()
+        initial = need.make()
         if drive_kind(initial) == "sync":
             scope.open_sync(resource, need.name, initial)
             continue

@@ -96,9 +96,25 @@ class Runtime:
         self._class_overrides = _overrides_of(_class_providers(container))
         self.lifespans = 0
         """How many lifespan startups began on this runtime (test helpers compare it)."""
+        self._request_scoped: bool | None = None
         self.request_closes: set[asyncio.Task[None]] = set()
         """Request scopes being closed in the background (a test client closed the
         response on the event loop's thread); the test helpers wait for them."""
+
+    @property
+    def request_scoped(self) -> bool:
+        """Whether the container declares a ``RequestResource`` or ``CurrentRequest()``."""
+        if self._request_scoped is None:
+            from lifespan_container.per_request import (  # noqa: PLC0415
+                CurrentRequest,
+                RequestResource,
+            )
+
+            found = provider_paths(self.container.providers) if self.container else {}
+            self._request_scoped = any(
+                isinstance(provider, RequestResource | CurrentRequest) for provider in found
+            )
+        return self._request_scoped
 
     @property
     def phase(self) -> Phase:

@@ -28,6 +28,7 @@ from typing import Any, Final
 from dependency_injector import containers
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
 from lifespan_container._redact import describe_error, redact, where_raised
@@ -263,16 +264,33 @@ def lifespan_settings() -> LifespanSettings:
 
 
 def request_cleanup_limit() -> Limit:
-    """``REQUEST_CLEANUP_TIMEOUT`` as a limit, read cheaply.
+    """``REQUEST_CLEANUP_TIMEOUT`` as a limit, read once until the setting changes.
 
-    Read once per request that opened request-scoped resources; a bad value falls
-    back to the default, and the checks report it (E014).
+    Asked for by every request that opened request-scoped resources; a bad value
+    falls back to the default, and the checks report it (E014).
     """
-    value = raw()
-    seconds = value.get("REQUEST_CLEANUP_TIMEOUT") if isinstance(value, dict) else None
-    if not positive_number(seconds):
-        seconds = DEFAULTS["REQUEST_CLEANUP_TIMEOUT"]
-    return _limit("REQUEST_CLEANUP_TIMEOUT", float(seconds))  # type: ignore[arg-type]
+    limit = _CLEANUP.limit
+    if limit is None:
+        value = raw()
+        seconds = value.get("REQUEST_CLEANUP_TIMEOUT") if isinstance(value, dict) else None
+        if not positive_number(seconds):
+            seconds = DEFAULTS["REQUEST_CLEANUP_TIMEOUT"]
+        limit = _CLEANUP.limit = _limit("REQUEST_CLEANUP_TIMEOUT", float(seconds))  # type: ignore[arg-type]
+    return limit
+
+
+class _Remembered:
+    """The cleanup limit as last read; forgotten when a test changes the setting."""
+
+    limit: Limit | None = None
+
+    def forget(self, *, setting: str, **kwargs: object) -> None:  # noqa: ARG002
+        if setting == SETTING:
+            self.limit = None
+
+
+_CLEANUP: Final = _Remembered()
+setting_changed.connect(_CLEANUP.forget, weak=False, dispatch_uid="lifespan_container.cleanup")
 
 
 def setting_problems() -> list[Problem]:

@@ -43,7 +43,7 @@ from lifespan_container.exceptions import UnsupportedScopeError
 from lifespan_container.signals import asgi_shutdown, asgi_startup
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Mapping
+    from collections.abc import Awaitable, Callable, Coroutine, Mapping
 
     from django.dispatch import Signal
 
@@ -110,7 +110,11 @@ class LifespanHandler(ASGIHandler):
 
         The scope's resources are closed here, after Django's own handling ended:
         the last chunk was sent (or the client went away) and the response closed.
+        A container that declares no request-scoped provider costs one test.
         """
+        if not self.runtime.request_scoped:
+            await super().handle(scope, receive, send)  # type: ignore[arg-type]
+            return
         request_scope = RequestScope(label=scope.get("path", ""))
         token = current.set(request_scope)
         try:
@@ -125,7 +129,7 @@ class LifespanHandler(ASGIHandler):
         finally:
             current.reset(token)
             if request_scope.opened:
-                await _close(request_scope)
+                await _closing(request_scope)
             else:
                 request_scope.closed = True
 
@@ -144,16 +148,25 @@ class LifespanHandler(ASGIHandler):
         return request, error_response
 
     async def send_response(self, response: Any, send: Any) -> None:
-        """Django's ``send_response``, noting when the last body message was sent."""
+        """Django's ``send_response``, noting when the whole response was sent.
+
+        A response that is not streamed is complete once the view returned it: the
+        request's resources close normally even if the client leaves while it is
+        sent. A stream is complete when its last chunk goes out.
+        """
         request_scope = current.get()
         if request_scope is None:
             await super().send_response(response, send)
             return
+        if not response.streaming:
+            request_scope.completed = True
+            await super().send_response(response, send)
+            return
 
         async def sending(message: Message) -> None:
-            await send(message)
             if message["type"] == "http.response.body" and not message.get("more_body"):
-                request_scope.completed = True
+                request_scope.completed = True  # the last chunk is on its way
+            await send(message)
 
         try:
             await super().send_response(response, sending)  # type: ignore[arg-type]
@@ -220,23 +233,25 @@ class LifespanHandler(ASGIHandler):
         )
 
 
-async def _close(request_scope: RequestScope) -> None:
-    """Close a request's resources, passed what the request ended with; never raises.
+def _closing(request_scope: RequestScope) -> Awaitable[None]:
+    """What closes a request's resources, passed what the request ended with.
 
-    A request cancelled by the server closes them in a task of their own, so a
-    second cancellation cannot cut the closes short.
+    It never raises. A request cancelled by the server closes them in a task of its
+    own, so that a second cancellation cannot cut the closes short.
     """
     error = request_scope.error
-    if error is None and not request_scope.completed:
-        error = RequestAborted("The client disconnected before the response was complete.")
-    elif isinstance(error, asyncio.CancelledError):
-        aborted = RequestAborted("The request was cancelled (the client disconnected).")
-        aborted.__cause__ = error
-        error = aborted
-    closing = request_scope.aclose(error, request_cleanup_limit(), call_sync)
-    if not isinstance(request_scope.error, asyncio.CancelledError):
-        await closing
-        return
+    if error is None:
+        if not request_scope.completed:
+            error = RequestAborted("The client disconnected before the response was complete.")
+        return request_scope.aclose(error, request_cleanup_limit(), call_sync)
+    if not isinstance(error, asyncio.CancelledError):
+        return request_scope.aclose(error, request_cleanup_limit(), call_sync)
+    aborted = RequestAborted("The request was cancelled (the client disconnected).")
+    aborted.__cause__ = error
+    return _shielded(request_scope.aclose(aborted, request_cleanup_limit(), call_sync))
+
+
+async def _shielded(closing: Coroutine[Any, Any, None]) -> None:
     task = asyncio.ensure_future(closing)
     try:
         await asyncio.shield(task)

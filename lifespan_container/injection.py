@@ -174,7 +174,7 @@ def _layer(inner: Callable[..., Any], spec: InjectedFunction, index: int) -> Cal
     # The two bodies differ only in what they do with an awaitable from a provider,
     # and in how they open request-scoped providers.
     @functools.wraps(inner)
-    async def async_view(*args: Any, **kwargs: Any) -> Any:
+    async def async_view(*args: Any, **kwargs: Any) -> Any:  # noqa: C901 (the hot path)
         if name not in kwargs and len(args) <= position:  # the caller's argument wins
             if provider.last_overriding is overriding:
                 try:
@@ -193,8 +193,12 @@ def _layer(inner: Callable[..., Any], spec: InjectedFunction, index: int) -> Cal
                         close_with(response, own)
                         return response
                     await open_async(scope, needs)
-                    value = provider()
-                if is_async_result(value):
+                    value = scope.values.get(provider, _NEEDS_SCOPE)  # a request resource's
+                    if value is _NEEDS_SCOPE:  # overridden, or a provider using one
+                        value = provider()
+                        if is_async_result(value):
+                            value = await value
+                elif is_async_result(value):
                     value = await value
             kwargs[name] = value
         try:
@@ -223,8 +227,11 @@ def _layer(inner: Callable[..., Any], spec: InjectedFunction, index: int) -> Cal
                         close_with(response, own)
                         return response
                     open_sync(scope, needs)
-                    value = provider()
-                if is_async_result(value):
+                    value = scope.values.get(provider, _NEEDS_SCOPE)  # a request resource's
+                    if value is _NEEDS_SCOPE:  # overridden, or a provider using one
+                        value = provider()
+                        _refuse_awaitable(value, spec, name)
+                elif is_async_result(value):
                     _discard(value)
                     raise InjectionError(_awaitable_in_sync_view(spec, name))
             kwargs[name] = value
@@ -247,6 +254,13 @@ class _Loader:
 
     def __call__(self) -> object:
         return self._load()
+
+
+def _refuse_awaitable(value: object, spec: InjectedFunction, name: str) -> None:
+    """A sync view cannot await what an async provider returned: drop it, and say so."""
+    if is_async_result(value):
+        _discard(value)
+        raise InjectionError(_awaitable_in_sync_view(spec, name))
 
 
 def _awaitable_in_sync_view(spec: InjectedFunction, name: str) -> str:

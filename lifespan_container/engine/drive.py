@@ -17,11 +17,22 @@ that yields again, or raises something else, failed to close.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Generator
+from types import AsyncGeneratorType
 from typing import Any
 
 from lifespan_container.exceptions import RequestScopeError
 
-__all__ = ["aexit", "drive_kind", "enter_sync", "exit_sync", "open_value"]
+__all__ = [
+    "Resume",
+    "close_step",
+    "did_not_yield",
+    "drive_kind",
+    "enter_sync",
+    "exit_sync",
+    "open_value",
+    "yielded_twice",
+]
 
 
 def drive_kind(initial: object) -> str:
@@ -42,8 +53,7 @@ async def open_value(initial: object) -> tuple[object, object, bool]:
         try:
             return await initial.__anext__(), initial, True
         except StopAsyncIteration:
-            msg = f"The request-scoped generator {initial!r} did not yield a value."
-            raise RequestScopeError(msg) from None
+            raise did_not_yield(initial) from None
     kind = type(initial)
     if hasattr(kind, "__aenter__") and hasattr(kind, "__aexit__"):
         return await kind.__aenter__(initial), initial, True
@@ -57,32 +67,61 @@ def enter_sync(initial: object) -> tuple[object, object]:
         try:
             return next(initial), initial
         except StopIteration:
-            msg = f"The request-scoped generator {initial!r} did not yield a value."
-            raise RequestScopeError(msg) from None
+            raise did_not_yield(initial) from None
     kind = type(initial)
     if hasattr(kind, "__enter__") and hasattr(kind, "__exit__"):
         return kind.__enter__(initial), initial
     return initial, None
 
 
-async def aexit(closer: Any, error: BaseException | None) -> None:
-    """Close what :func:`open_value` opened (an async closer), passing ``error``."""
-    if inspect.isasyncgen(closer):
-        try:
-            if error is None:
-                await closer.__anext__()
-            else:
-                await closer.athrow(error)
-        except StopAsyncIteration:
-            return
-        except BaseException as exc:
-            if exc is error:
-                return  # re-raised what it was given: it saw it
-            raise
-        await closer.aclose()
-        msg = f"The request-scoped generator {closer!r} yielded more than once."
-        raise RequestScopeError(msg)
-    await type(closer).__aexit__(closer, *exc_info(error))
+def close_step(closer: Any, error: BaseException | None) -> Any:
+    """The awaitable that closes an async closer: resume the generator, or ``__aexit__``.
+
+    Driven by the caller (its first step at once, see :class:`Resume`).
+    """
+    if isinstance(closer, AsyncGeneratorType):
+        return closer.__anext__() if error is None else closer.athrow(error)
+    return type(closer).__aexit__(closer, *exc_info(error))
+
+
+class Resume:
+    """Await the rest of an awaitable whose first step the caller already took.
+
+    ``pending`` is what that step yielded (a future to wait for); the task's
+    sends and throws (a cancellation) go on to the awaitable, as ``await`` would.
+    """
+
+    __slots__ = ("pending", "step")
+
+    def __init__(self, step: Any, pending: object) -> None:
+        self.step = step
+        self.pending = pending
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        step, pending = self.step, self.pending
+        while True:
+            try:
+                sent = yield pending
+            except BaseException as thrown:  # noqa: BLE001 (passed on, as await would)
+                try:
+                    pending = step.throw(thrown)
+                except StopIteration as stop:
+                    return stop.value
+                continue
+            try:
+                pending = step.send(sent)
+            except StopIteration as stop:
+                return stop.value
+
+
+def did_not_yield(generator: object) -> RequestScopeError:
+    """The error for a request-scoped generator that finished without a value."""
+    return RequestScopeError(f"The request-scoped generator {generator!r} did not yield a value.")
+
+
+def yielded_twice(generator: object) -> RequestScopeError:
+    """The error for a request-scoped generator that yielded again when closed."""
+    return RequestScopeError(f"The request-scoped generator {generator!r} yielded more than once.")
 
 
 def exit_sync(closer: Any, error: BaseException | None) -> None:
@@ -100,12 +139,12 @@ def exit_sync(closer: Any, error: BaseException | None) -> None:
                 return
             raise
         closer.close()
-        msg = f"The request-scoped generator {closer!r} yielded more than once."
-        raise RequestScopeError(msg)
+        raise yielded_twice(closer)
     type(closer).__exit__(closer, *exc_info(error))
 
 
 def exc_info(error: BaseException | None) -> tuple[Any, Any, Any]:
+    """``error`` as the three arguments of ``__exit__``."""
     if error is None:
         return None, None, None
     return type(error), error, error.__traceback__

@@ -18,13 +18,22 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
+from types import AsyncGeneratorType
 from typing import Any, Final
 
-from lifespan_container.engine.drive import aexit, drive_kind, enter_sync, exit_sync, open_value
+from lifespan_container.engine.drive import (
+    Resume,
+    close_step,
+    did_not_yield,
+    drive_kind,
+    enter_sync,
+    exit_sync,
+    open_value,
+    yielded_twice,
+)
 from lifespan_container.engine.events import fields, logger
 from lifespan_container.engine.limits import Limit
 from lifespan_container.exceptions import RequestScopeError
@@ -43,14 +52,13 @@ CallSync = Callable[[Callable[[], None]], Awaitable[None]]
 class Opened:
     """One value a scope opened: its name, and what closes it."""
 
-    __slots__ = ("closer", "is_async", "name", "thread")
+    __slots__ = ("closer", "is_async", "name")
 
     def __init__(self, name: str, closer: object, *, is_async: bool) -> None:
         self.name = name
         self.closer = closer
         """The generator or the entered context manager."""
         self.is_async = is_async
-        self.thread = threading.get_ident()
 
 
 class RequestScope:
@@ -107,19 +115,55 @@ class RequestScope:
             msg = f"The request-scoped resource {name!r} is not open in this request."
         raise RequestScopeError(msg)
 
+    def open_generator(self, key: object, name: str, generator: Any) -> Awaitable[object]:
+        """:meth:`open` for an async generator, nearly every request resource.
+
+        Returns the awaitable, so the hot path costs one coroutine frame, not two.
+        """
+        if self.async_refused or self.closed:
+            return self.open(key, name, generator)
+        return self._open_generator(key, name, generator)
+
+    async def _open_generator(self, key: object, name: str, generator: Any) -> object:
+        started = time.perf_counter()
+        try:
+            value = await generator.__anext__()
+        except StopAsyncIteration:
+            failure = did_not_yield(generator)
+            _report(name, "start", "failed", started, self.label, error=failure)
+            raise failure from None
+        except BaseException as exc:
+            _report(name, "start", "failed", started, self.label, error=exc)
+            raise
+        if self.closed:  # the request ended while it opened: closed at once
+            await self._close_async(Opened(name, generator, is_async=True), None, _LATE)
+            raise _ended(self.label, name)
+        self.values[key] = value
+        self.opened.append(Opened(name, generator, is_async=True))
+        if logger.isEnabledFor(logging.DEBUG):
+            _report(name, "start", "ok", started, self.label)
+        return value
+
     async def open(self, key: object, name: str, initial: object) -> object:
         """Open what ``key``'s initializer returned (on this loop) and remember it."""
+        started = time.perf_counter()
         if self.async_refused and drive_kind(initial) == "async":
             if inspect.iscoroutine(initial):
                 initial.close()
             msg = f"The request-scoped resource {name!r} is async: {self.async_refused}"
             raise RequestScopeError(msg)
-        started = time.perf_counter()
         try:
             value, closer, is_async = await open_value(initial)
         except BaseException as exc:
             _report(name, "start", "failed", started, self.label, error=exc)
             raise
+        if self.closed:  # opened by work that outlived its request: closed at once
+            late = Opened(name, closer, is_async=is_async)
+            if is_async:
+                await self._close_async(late, None, _LATE)
+            else:
+                self._close_one_sync(late, None)
+            raise _ended(self.label, name)
         self._keep(key, name, value, closer, is_async=is_async, started=started)
         return value
 
@@ -134,6 +178,9 @@ class RequestScope:
         except BaseException as exc:
             _report(name, "start", "failed", started, self.label, error=exc)
             raise
+        if self.closed:  # opened by work that outlived its request: closed at once
+            self._close_one_sync(Opened(name, closer, is_async=False), None)
+            raise _ended(self.label, name)
         self._keep(key, name, value, closer, is_async=False, started=started)
         return value
 
@@ -147,14 +194,11 @@ class RequestScope:
         is_async: bool,
         started: float,
     ) -> None:
-        if self.closed:  # opened by work that outlived the request: close it at once
-            self.opened.append(Opened(name, closer, is_async=is_async))
-            msg = f"The request ({self.label}) ended while {name!r} was opening."
-            raise RequestScopeError(msg)
         self.values[key] = value
         if closer is not None:
             self.opened.append(Opened(name, closer, is_async=is_async))
-        _report(name, "start", "ok", started, self.label)
+        if logger.isEnabledFor(logging.DEBUG):
+            _report(name, "start", "ok", started, self.label)
 
     @property
     def all_sync(self) -> bool:
@@ -174,18 +218,38 @@ class RequestScope:
         self.closed = True
         opened, self.opened = self.opened, []
         self.values.clear()
+        debug = logger.isEnabledFor(logging.DEBUG)
         index = len(opened)
         while index:
             index -= 1
             entry = opened[index]
-            if entry.is_async:
+            closer = entry.closer
+            if type(closer) is AsyncGeneratorType:  # inline: nearly every request resource
+                started = time.perf_counter()
+                step = closer.__anext__() if error is None else closer.athrow(error)
+                try:
+                    pending = step.send(None)
+                except StopAsyncIteration:  # finished: closed
+                    if debug:
+                        _report(entry.name, "stop", "ok", started, self.label)
+                    continue
+                except StopIteration:  # it yielded again
+                    error = await self._returned(entry, error, started)
+                    continue
+                except BaseException as exc:  # noqa: BLE001 (sorted out by _ended_with)
+                    error = self._ended_with(entry, error, exc, started)
+                    continue
+                error = await self._close_rest(
+                    entry, error, timeout, step=step, pending=pending, started=started
+                )
+            elif entry.is_async:
                 error = await self._close_async(entry, error, timeout)
-                continue
-            batch = [entry]
-            while index and not opened[index - 1].is_async:
-                index -= 1
-                batch.append(opened[index])
-            error = await self._close_sync_batch(batch, error, timeout, call_sync)
+            else:
+                batch = [entry]
+                while index and not opened[index - 1].is_async:
+                    index -= 1
+                    batch.append(opened[index])
+                error = await self._close_sync_batch(batch, error, timeout, call_sync)
 
     def close_sync(self, error: BaseException | None) -> None:
         """Close every opened value in this thread, newest first; never raises.
@@ -202,29 +266,115 @@ class RequestScope:
     async def _close_async(
         self, entry: Opened, error: BaseException | None, timeout: Limit
     ) -> BaseException | None:
+        """Close one async value; return the exception the next close is passed."""
         started = time.perf_counter()
-        loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
-        expiry = _Expiry()
-        timer = loop.call_later(timeout.seconds, expiry.fire, task)
+        step, pending, outcome = self._first_step(entry, error, started)
+        if step is None:
+            return outcome
+        return await self._close_rest(
+            entry, error, timeout, step=step, pending=pending, started=started
+        )
+
+    async def _close_rest(  # noqa: PLR0913 (the close, where its first step left it)
+        self,
+        entry: Opened,
+        error: BaseException | None,
+        timeout: Limit,
+        *,
+        step: Any,
+        pending: object,
+        started: float,
+    ) -> BaseException | None:
+        """Await the rest of a close that waits, bounded by ``timeout``."""
         try:
-            await aexit(entry.closer, error)
-        except asyncio.CancelledError as exc:
-            if not expiry.fired or task is None or task.uncancel() > 0:
-                raise  # the request itself is cancelled: not ours to swallow
+            await self._resume_bounded(step, pending, timeout)
+        except _Expired as expired:
             _report(
-                entry.name, "stop", "cancelled", started, self.label, error=exc, timeout=timeout
+                entry.name,
+                "stop",
+                "cancelled",
+                started,
+                self.label,
+                error=expired.__cause__,
+                timeout=timeout,
             )
             return error
-        except Exception as exc:  # noqa: BLE001 (logged; the next close sees it)
+        except BaseException as exc:  # noqa: BLE001 (sorted out by _ended_with)
+            return self._ended_with(entry, error, exc, started)
+        return await self._returned(entry, error, started)
+
+    def _first_step(
+        self, entry: Opened, error: BaseException | None, started: float
+    ) -> tuple[Any, object, BaseException | None]:
+        """Take the close's first step now; only a close that waits gets a timer.
+
+        Most closes (a commit, a connection given back to its pool) finish in it.
+        ``(None, None, next error)`` when done; else ``(step, what it waits for, _)``.
+        """
+        step = close_step(entry.closer, error)
+        try:
+            pending = step.send(None)
+        except StopIteration:
+            if isinstance(entry.closer, AsyncGeneratorType):  # it yielded again
+                return step, _YIELDED_AGAIN, None
+            return None, None, self._closed(entry, error, started)
+        except BaseException as exc:  # noqa: BLE001 (sorted out by _ended_with)
+            return None, None, self._ended_with(entry, error, exc, started)
+        return step, pending, None
+
+    def _ended_with(
+        self,
+        entry: Opened,
+        error: BaseException | None,
+        exc: BaseException,
+        started: float,
+    ) -> BaseException | None:
+        """The close raised ``exc``: finished, re-raised what it was given, or failed."""
+        if isinstance(exc, StopAsyncIteration) or exc is error:
+            return self._closed(entry, error, started)
+        if not isinstance(exc, Exception):
+            raise exc  # the request itself is cancelled, or the process exits
+        _report(entry.name, "stop", "failed", started, self.label, error=exc)
+        return exc
+
+    async def _returned(
+        self, entry: Opened, error: BaseException | None, started: float
+    ) -> BaseException | None:
+        """The close's step returned: fine for a context manager, not for a generator."""
+        if isinstance(entry.closer, AsyncGeneratorType):  # it yielded again
+            failure = yielded_twice(entry.closer)
+            await entry.closer.aclose()
+            _report(entry.name, "stop", "failed", started, self.label, error=failure)
+            return failure
+        return self._closed(entry, error, started)
+
+    def _closed(
+        self, entry: Opened, error: BaseException | None, started: float
+    ) -> BaseException | None:
+        if logger.isEnabledFor(logging.DEBUG):
+            _report(entry.name, "stop", "ok", started, self.label)
+        return error
+
+    @staticmethod
+    async def _resume_bounded(step: Any, pending: object, timeout: Limit) -> None:
+        """Await the rest of ``step`` for at most ``timeout``; :class:`_Expired` after it."""
+        if pending is _YIELDED_AGAIN:
+            return
+        task = asyncio.current_task()
+        expiry = _Expiry()
+        timer = asyncio.get_running_loop().call_later(timeout.seconds, expiry.fire, task)
+        try:
+            await Resume(step, pending)
+        except asyncio.CancelledError as cancelled:
+            if not expiry.fired or task is None or task.uncancel() > 0:
+                raise  # the request itself is cancelled: not ours to swallow
+            raise _Expired from cancelled
+        except BaseException:
             expiry.withdraw(task)
-            _report(entry.name, "stop", "failed", started, self.label, error=exc)
-            return exc
+            raise
         finally:
             timer.cancel()
         expiry.withdraw(task)
-        _report(entry.name, "stop", "ok", started, self.label)
-        return error
 
     async def _close_sync_batch(
         self,
@@ -266,6 +416,24 @@ class RequestScope:
             return exc
         _report(entry.name, "stop", "ok", started, self.label)
         return error
+
+
+_YIELDED_AGAIN: Final = object()
+"""What the first step of a generator's close "waits for" when the generator yielded."""
+
+_LATE: Final = Limit(1.0, "closing a value opened after its request ended (1 s)")
+
+
+def _ended(label: str, name: str) -> RequestScopeError:
+    return RequestScopeError(
+        f"The request ({label or 'a request'}) ended while {name!r} was opening: it was "
+        "closed at once. Work that outlives its request needs a scope of its own "
+        "(lifespan_container.request_scope())."
+    )
+
+
+class _Expired(Exception):  # noqa: N818 (internal signal, never seen outside)
+    """A close ran out of its time and was cancelled."""
 
 
 class _Expiry:
