@@ -14,6 +14,16 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+PATHS = (
+    "/",
+    "/weather/Oslo",
+    "/stations/",
+    "/report",
+    "/api/stations/OSL",
+    "/visits",
+    "/visits.csv",
+)
+TRIP = '{"visitor": "Ada", "stations": ["OSL", "TOS"]}'
 
 
 def pick_port() -> int:
@@ -38,8 +48,9 @@ def main() -> None:
     cache = os.environ.get("REDIS_URL", "none (set REDIS_URL to cache forecasts)")
     base = f"http://127.0.0.1:{port}"
     print(f"Weather demo on {base}  (database: {database}; cache: {cache})")
-    for path in ("/", "/weather/Oslo", "/stations/", "/report", "/api/stations/OSL"):
+    for path in PATHS:
         print(f"  {base}{path}")
+    print(f"  curl -d '{TRIP}' {base}/visits   # a trip, recorded in one transaction")
     print("Press Ctrl+C to stop: every resource closes, as the log shows.", flush=True)
     os.chdir(HERE)
     argv = [sys.executable, "-m", "uvicorn", "weather.asgi:application", "--lifespan", "on"]

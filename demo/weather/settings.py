@@ -57,6 +57,8 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "loggers": {
         "lifespan_container": {"handlers": ["console"], "level": "INFO"},
+        # DEBUG also shows each request-scoped resource (`conn`) opening and closing.
+        "lifespan_container.resources": {"level": "DEBUG"},
         "weather": {"handlers": ["console"], "level": "INFO"},
     },
 }

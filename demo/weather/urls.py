@@ -9,5 +9,7 @@ urlpatterns = [
     path("stations/", views.StationList.as_view()),
     path("report", views.report),
     path("api/stations/<str:code>", views.StationDetail.as_view()),
+    path("visits", views.visits),
+    path("visits.csv", views.visits_csv),
     path("upstream/forecast/<str:city>", upstream.forecast),
 ]

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import csv
 import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import httpx
 from asgiref.sync import async_to_sync
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.core.exceptions import BadRequest
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.views import View
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_safe
+from django.views.decorators.http import require_http_methods, require_safe
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -23,9 +27,11 @@ from lifespan_container.health import CheckResult, run_checks
 from lifespan_container.lifecycle import ResourceLifecycle
 from lifespan_container.runtime import get_runtime
 from weather.containers import Container
-from weather.database import Database
+from weather.database import Connection, Database
 
 CACHE_SECONDS = 60
+MAX_TRIP = 20
+"""Stations one trip may list."""
 
 
 @inject
@@ -94,11 +100,136 @@ class StationDetail(APIView):
         return Response({"code": station_code, "name": name, "forecast": forecast})
 
 
+@require_http_methods(["GET", "POST"])
+@inject
+async def visits(
+    request: HttpRequest, conn: Annotated[Connection, Provide[Container.conn]]
+) -> JsonResponse:
+    """A request-scoped connection: several statements in one transaction, all or nothing.
+
+    POST ``{"visitor": "Ada", "stations": ["OSL", "TOS"]}`` records a trip: one
+    visit per station, each inserted on the request's connection. A station that
+    does not exist fails the request (400) after the visits before it were
+    inserted: the failure is thrown into ``conn``, its transaction rolls back, and
+    none of the trip is recorded. GET lists the latest visits.
+    """
+    if request.method == "POST":
+        visitor, codes = _trip(request)
+        when = datetime.now(UTC).isoformat(timespec="seconds")
+        for code in codes:
+            if not await conn.fetch("SELECT 1 FROM stations WHERE code = ?", code):
+                raise BadRequest(f"No station {code!r}: nothing of this trip is recorded.")
+            await conn.execute(
+                "INSERT INTO station_visits (station, visitor, visited_at) VALUES (?, ?, ?)",
+                code,
+                visitor,
+                when,
+            )
+        # The same transaction: these counts include the rows inserted just above,
+        # which other connections see only once it commits (after the response).
+        counts = await conn.fetch(
+            "SELECT station, count(*) FROM station_visits WHERE visitor = ? "
+            "GROUP BY station ORDER BY station",
+            visitor,
+        )
+        return JsonResponse(
+            {"visitor": visitor, "recorded": codes, "visits": dict(counts)},
+            status=201,
+            json_dumps_params={"ensure_ascii": False},
+        )
+    rows = await conn.fetch(
+        "SELECT v.station, s.name, v.visitor, v.visited_at FROM station_visits v "
+        "JOIN stations s ON s.code = v.station ORDER BY v.visited_at DESC, v.station LIMIT 20"
+    )
+    return JsonResponse(
+        {
+            "visits": [
+                {"station": code, "name": name, "visitor": visitor, "visited_at": when}
+                for code, name, visitor, when in rows
+            ]
+        },
+        json_dumps_params={"ensure_ascii": False},
+    )
+
+
+def _trip(request: HttpRequest) -> tuple[str, list[str]]:
+    """The visitor and the station codes a POST to /visits sends; BadRequest otherwise."""
+    try:
+        body = json.loads(request.body)
+    except ValueError:
+        body = None
+    visitor = body.get("visitor") if isinstance(body, dict) else None
+    codes = body.get("stations") if isinstance(body, dict) else None
+    if (
+        not isinstance(visitor, str)
+        or not visitor.strip()
+        or not isinstance(codes, list)
+        or not 0 < len(codes) <= MAX_TRIP
+        or not all(isinstance(code, str) for code in codes)
+    ):
+        msg = (
+            'Send JSON like {"visitor": "Ada", "stations": ["OSL", "TOS"]}: '
+            f"a name and 1 to {MAX_TRIP} station codes."
+        )
+        raise BadRequest(msg)
+    return visitor.strip()[:100], [code.upper() for code in codes]
+
+
+class _Echo:
+    """A file whose ``write`` returns the line: ``csv.writer`` then formats one row."""
+
+    def write(self, line: str) -> str:
+        return line
+
+
+@require_safe
+@inject
+async def visits_csv(
+    request: HttpRequest, conn: Annotated[Connection, Provide[Container.conn]]
+) -> StreamingHttpResponse:
+    """A streaming response read from the request's connection while it is sent.
+
+    The view returns at once; the rows are read (PostgreSQL: through a server-side
+    cursor) as the body goes out. ``conn`` stays open until the last chunk was
+    sent, and only then is its transaction ended and the connection given back.
+    """
+    writer = csv.writer(_Echo())
+
+    async def lines() -> AsyncIterator[str]:
+        yield writer.writerow(["station", "visitor", "visited_at"])
+        rows = conn.stream(
+            "SELECT station, visitor, visited_at FROM station_visits "
+            "ORDER BY visited_at, station, visitor"
+        )
+        async for row in rows:
+            yield writer.writerow(row)
+
+    return StreamingHttpResponse(
+        lines(),
+        content_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'inline; filename="visits.csv"'},
+    )
+
+
 PAGES = [
     ("/weather/Oslo", "async function view: the upstream API through the shared httpx client"),
     ("/stations/", "class-based view: rows from the database resource"),
     ("/report", "sync view: the async client through async_to_sync"),
     ("/api/stations/OSL", "Django REST framework view: database and HTTP client"),
+    (
+        "/visits",
+        (
+            "request-scoped connection: POST a trip, several inserts in one transaction "
+            "that rolls back if the request fails; GET lists the visits"
+        ),
+    ),
+    (
+        "/visits.csv",
+        (
+            "streaming response: rows read from the connection of the request while they "
+            "are sent; it goes back to the database after the last chunk"
+        ),
+    ),
 ]
 PROBES = [
     ("/health/live", "liveness: 200 while the process answers; checks no resource"),

@@ -19,6 +19,8 @@ PAGES = {
     "/stations/": '"backend": "sqlite"',
     "/report": "Tromsø:",
     "/api/stations/OSL": '"name":"Oslo"',  # DRF renders compact JSON
+    "/visits": '{"visits": [',  # the request-scoped connection
+    "/visits.csv": "station,visitor,visited_at",
 }
 
 
@@ -45,3 +47,5 @@ def test_demo_serves_every_page_and_closes_every_resource_on_ctrl_c(tmp_path: Pa
         assert f"Opened resource {name!r} in" in log
         assert f"Closed resource {name!r} in" in log
     assert log.index("Application startup complete") > log.index("Opened resource 'db'")
+    for path in ("/visits", "/visits.csv"):
+        assert f"Closed request-scoped resource 'conn' for {path} in" in log

@@ -34,9 +34,22 @@ def service(port: int, name: str) -> None:
         pytest.skip(reason)
 
 
+@pytest.fixture
+def postgres(settings: Settings) -> None:
+    """The database is the local PostgreSQL (a psycopg pool), not SQLite."""
+    service(5432, "PostgreSQL")
+    settings.DATABASE_URL = os.environ.get(
+        "DEMO_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
+    )
+
+
 @pytest_asyncio.fixture
-async def upstream(settings: Settings) -> AsyncIterator[str]:
-    """The demo itself, served by a real uvicorn in this event loop: the weather API."""
+async def server() -> AsyncIterator[str]:
+    """The demo served by a real uvicorn in this event loop: its base URL.
+
+    Its lifespan is off: the test's ``lifespan`` (or ``asgi_client``) runs the
+    real one, and the requests this server serves use the resources it opened.
+    """
     config = uvicorn.Config(
         application, host="127.0.0.1", port=0, lifespan="off", log_level="warning"
     )
@@ -46,9 +59,16 @@ async def upstream(settings: Settings) -> AsyncIterator[str]:
         if server.started:
             break
         await asyncio.sleep(0.01)
-    assert server.started, "the upstream server did not start"
+    assert server.started, "the demo server did not start"
     port = server.servers[0].sockets[0].getsockname()[1]
-    settings.UPSTREAM_URL = f"http://127.0.0.1:{port}/upstream"
-    yield settings.UPSTREAM_URL
+    yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     await serving
+
+
+@pytest.fixture
+def upstream(server: str, settings: Settings) -> str:
+    """The weather API is the demo's own, served by a real uvicorn (``server``)."""
+    url = f"{server}/upstream"
+    settings.UPSTREAM_URL = url
+    return url

@@ -57,14 +57,6 @@ async def test_the_probes_report_every_resource(asgi_client: httpx.AsyncClient) 
 
 
 @pytest.fixture
-def postgres(settings: Settings) -> None:
-    service(5432, "PostgreSQL")
-    settings.DATABASE_URL = os.environ.get(
-        "DEMO_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
-    )
-
-
-@pytest.fixture
 def redis(settings: Settings) -> None:
     service(6379, "Redis")
     settings.REDIS_URL = "redis://127.0.0.1:6379/0"
