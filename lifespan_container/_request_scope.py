@@ -43,7 +43,7 @@ from lifespan_container.per_request import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Awaitable, Callable, Iterable, Iterator
 
 
 __all__ = [
@@ -173,21 +173,42 @@ def _way_to_request(start: providers.Provider[Any]) -> list[providers.Provider[A
     return None
 
 
-async def open_async(scope: RequestScope, needs: tuple[Need, ...]) -> None:
-    """Open what ``needs`` lists and is not open yet, dependencies first (async path)."""
+def open_async(scope: RequestScope, needs: tuple[Need, ...]) -> Awaitable[object] | None:
+    """What opens what ``needs`` lists and is not open yet (async path), or ``None``.
+
+    One async generator with no request-scoped dependency, nearly every case, is
+    opened by the awaitable returned, with no frame of this module around it.
+    """
+    if len(needs) == 1:
+        need = needs[0]
+        resource = need.provider
+        if resource in scope.values or resource.last_overriding is not None:
+            return None
+        if not need.deps:
+            initial = need.make()
+            if type(initial) is AsyncGeneratorType:
+                return scope.open_generator(resource, need.name, initial)
+            return _open_one_async(scope, need, initial)
+    return _open_all_async(scope, needs)
+
+
+async def _open_all_async(scope: RequestScope, needs: tuple[Need, ...]) -> None:
     for need in needs:
         resource = need.provider
         if resource in scope.values or resource.last_overriding is not None:
             continue
         if need.deps:
-            await open_async(scope, need.deps)
-        initial = need.make()
-        if type(initial) is AsyncGeneratorType:  # the usual one: no extra frame
-            await scope.open_generator(resource, need.name, initial)
-        elif drive_kind(initial) == "async":
-            await scope.open(resource, need.name, initial)
-        else:  # a sync resource in an async view: opened in the request's thread
-            await sync_to_async(scope.open_sync)(resource, need.name, initial)
+            opening = open_async(scope, need.deps)
+            if opening is not None:
+                await opening
+        await _open_one_async(scope, need, need.make())
+
+
+async def _open_one_async(scope: RequestScope, need: Need, initial: object) -> None:
+    if type(initial) is AsyncGeneratorType or drive_kind(initial) == "async":
+        await scope.open(need.provider, need.name, initial)
+    else:  # a sync resource in an async view: opened in the request's thread
+        await sync_to_async(scope.open_sync)(need.provider, need.name, initial)
 
 
 def open_sync(scope: RequestScope, needs: tuple[Need, ...]) -> None:

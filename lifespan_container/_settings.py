@@ -270,7 +270,7 @@ def request_cleanup_limit() -> Limit:
     falls back to the default, and the checks report it (E014).
     """
     limit = _CLEANUP.limit
-    if limit is None:
+    if limit is None:  # read again after a change of the setting
         value = raw()
         seconds = value.get("REQUEST_CLEANUP_TIMEOUT") if isinstance(value, dict) else None
         if not positive_number(seconds):

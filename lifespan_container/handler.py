@@ -129,7 +129,12 @@ class LifespanHandler(ASGIHandler):
         finally:
             current.reset(token)
             if request_scope.opened:
-                await _closing(request_scope)
+                if request_scope.error is None and request_scope.completed:  # the usual end
+                    rest = request_scope.close_now(None, request_cleanup_limit(), call_sync)
+                    if rest is not None:
+                        await rest
+                else:
+                    await _closing(request_scope)
             else:
                 request_scope.closed = True
 

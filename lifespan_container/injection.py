@@ -192,7 +192,9 @@ def _layer(inner: Callable[..., Any], spec: InjectedFunction, index: int) -> Cal
                             response = await async_view(*args, **kwargs)
                         close_with(response, own)
                         return response
-                    await open_async(scope, needs)
+                    opening = open_async(scope, needs)
+                    if opening is not None:
+                        await opening
                     value = scope.values.get(provider, _NEEDS_SCOPE)  # a request resource's
                     if value is _NEEDS_SCOPE:  # overridden, or a provider using one
                         value = provider()

@@ -19,7 +19,7 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from contextvars import ContextVar
 from types import AsyncGeneratorType
 from typing import Any, Final
@@ -49,16 +49,10 @@ CallSync = Callable[[Callable[[], None]], Awaitable[None]]
 """Runs a sync callable where sync values of the request live (the view's thread)."""
 
 
-class Opened:
-    """One value a scope opened: its name, and what closes it."""
-
-    __slots__ = ("closer", "is_async", "name")
-
-    def __init__(self, name: str, closer: object, *, is_async: bool) -> None:
-        self.name = name
-        self.closer = closer
-        """The generator or the entered context manager."""
-        self.is_async = is_async
+Opened = tuple[str, Any, bool]
+"""One value a scope opened: its name, what closes it (the generator or the entered
+context manager), and whether that closer is async. A plain tuple: one per request
+resource per request."""
 
 
 class RequestScope:
@@ -115,16 +109,10 @@ class RequestScope:
             msg = f"The request-scoped resource {name!r} is not open in this request."
         raise RequestScopeError(msg)
 
-    def open_generator(self, key: object, name: str, generator: Any) -> Awaitable[object]:
-        """:meth:`open` for an async generator, nearly every request resource.
-
-        Returns the awaitable, so the hot path costs one coroutine frame, not two.
-        """
+    async def open_generator(self, key: object, name: str, generator: Any) -> object:
+        """:meth:`open` for an async generator, nearly every request resource: inlined."""
         if self.async_refused or self.closed:
-            return self.open(key, name, generator)
-        return self._open_generator(key, name, generator)
-
-    async def _open_generator(self, key: object, name: str, generator: Any) -> object:
+            return await self.open(key, name, generator)
         started = time.perf_counter()
         try:
             value = await generator.__anext__()
@@ -135,14 +123,18 @@ class RequestScope:
         except BaseException as exc:
             _report(name, "start", "failed", started, self.label, error=exc)
             raise
-        if self.closed:  # the request ended while it opened: closed at once
-            await self._close_async(Opened(name, generator, is_async=True), None, _LATE)
+        if self._ended():  # the request ended while it opened: closed at once
+            await self._close_async((name, generator, True), None, _LATE)
             raise _ended(self.label, name)
         self.values[key] = value
-        self.opened.append(Opened(name, generator, is_async=True))
+        self.opened.append((name, generator, True))
         if logger.isEnabledFor(logging.DEBUG):
             _report(name, "start", "ok", started, self.label)
         return value
+
+    def _ended(self) -> bool:
+        """Whether the scope was closed (read again after an ``await``)."""
+        return self.closed
 
     async def open(self, key: object, name: str, initial: object) -> object:
         """Open what ``key``'s initializer returned (on this loop) and remember it."""
@@ -158,7 +150,7 @@ class RequestScope:
             _report(name, "start", "failed", started, self.label, error=exc)
             raise
         if self.closed:  # opened by work that outlived its request: closed at once
-            late = Opened(name, closer, is_async=is_async)
+            late = (name, closer, is_async)
             if is_async:
                 await self._close_async(late, None, _LATE)
             else:
@@ -179,7 +171,7 @@ class RequestScope:
             _report(name, "start", "failed", started, self.label, error=exc)
             raise
         if self.closed:  # opened by work that outlived its request: closed at once
-            self._close_one_sync(Opened(name, closer, is_async=False), None)
+            self._close_one_sync((name, closer, False), None)
             raise _ended(self.label, name)
         self._keep(key, name, value, closer, is_async=False, started=started)
         return value
@@ -196,14 +188,14 @@ class RequestScope:
     ) -> None:
         self.values[key] = value
         if closer is not None:
-            self.opened.append(Opened(name, closer, is_async=is_async))
+            self.opened.append((name, closer, is_async))
         if logger.isEnabledFor(logging.DEBUG):
             _report(name, "start", "ok", started, self.label)
 
     @property
     def all_sync(self) -> bool:
         """Whether every value to close is synchronous."""
-        return not any(opened.is_async for opened in self.opened)
+        return not any(is_async for _, _, is_async in self.opened)
 
     async def aclose(
         self, error: BaseException | None, timeout: Limit, call_sync: CallSync
@@ -215,41 +207,84 @@ class RequestScope:
         at most ``timeout``. Failures and hangs are logged with the resource's name
         and the request's label.
         """
+        rest = self.close_now(error, timeout, call_sync)
+        if rest is not None:
+            await rest
+
+    def close_now(
+        self, error: BaseException | None, timeout: Limit, call_sync: CallSync
+    ) -> Coroutine[Any, Any, None] | None:
+        """:meth:`aclose`, as far as it goes without waiting; what is left to await.
+
+        An async generator that finishes without waiting (a commit that does not
+        wait, a value with nothing to release) is closed here and now; ``None`` when
+        everything was. The rest, from the first close that waits, is the
+        coroutine returned.
+        """
         self.closed = True
         opened, self.opened = self.opened, []
         self.values.clear()
         debug = logger.isEnabledFor(logging.DEBUG)
         index = len(opened)
         while index:
+            entry = opened[index - 1]
+            closer = entry[1]
+            if type(closer) is not AsyncGeneratorType:
+                break
+            index -= 1
+            started = time.perf_counter()
+            step = closer.__anext__() if error is None else closer.athrow(error)
+            try:
+                pending = step.send(None)
+            except StopAsyncIteration:  # finished: closed
+                if debug:
+                    _report(entry[0], "stop", "ok", started, self.label)
+                continue
+            except StopIteration:  # it yielded again
+                return self._close_from(
+                    opened[:index], self._returned(entry, error, started), timeout, call_sync
+                )
+            except BaseException as exc:  # noqa: BLE001 (sorted out by _ended_with)
+                error = self._ended_with(entry, error, exc, started)
+                continue
+            waiting = self._close_rest(
+                entry, error, timeout, step=step, pending=pending, started=started
+            )
+            return self._close_from(opened[:index], waiting, timeout, call_sync)
+        if not index:
+            return None
+        return self._close_all(opened[:index], error, timeout, call_sync)
+
+    async def _close_from(
+        self,
+        opened: list[Opened],
+        waiting: Coroutine[Any, Any, BaseException | None],
+        timeout: Limit,
+        call_sync: CallSync,
+    ) -> None:
+        """Finish the close that waits, then close ``opened``, newest first."""
+        error = await waiting
+        await self._close_all(opened, error, timeout, call_sync)
+
+    async def _close_all(
+        self,
+        opened: list[Opened],
+        error: BaseException | None,
+        timeout: Limit,
+        call_sync: CallSync,
+    ) -> None:
+        index = len(opened)
+        while index:
             index -= 1
             entry = opened[index]
-            closer = entry.closer
-            if type(closer) is AsyncGeneratorType:  # inline: nearly every request resource
-                started = time.perf_counter()
-                step = closer.__anext__() if error is None else closer.athrow(error)
-                try:
-                    pending = step.send(None)
-                except StopAsyncIteration:  # finished: closed
-                    if debug:
-                        _report(entry.name, "stop", "ok", started, self.label)
-                    continue
-                except StopIteration:  # it yielded again
-                    error = await self._returned(entry, error, started)
-                    continue
-                except BaseException as exc:  # noqa: BLE001 (sorted out by _ended_with)
-                    error = self._ended_with(entry, error, exc, started)
-                    continue
-                error = await self._close_rest(
-                    entry, error, timeout, step=step, pending=pending, started=started
-                )
-            elif entry.is_async:
+            if entry[2]:
                 error = await self._close_async(entry, error, timeout)
-            else:
-                batch = [entry]
-                while index and not opened[index - 1].is_async:
-                    index -= 1
-                    batch.append(opened[index])
-                error = await self._close_sync_batch(batch, error, timeout, call_sync)
+                continue
+            batch = [entry]
+            while index and not opened[index - 1][2]:
+                index -= 1
+                batch.append(opened[index])
+            error = await self._close_sync_batch(batch, error, timeout, call_sync)
 
     def close_sync(self, error: BaseException | None) -> None:
         """Close every opened value in this thread, newest first; never raises.
@@ -290,7 +325,7 @@ class RequestScope:
             await self._resume_bounded(step, pending, timeout)
         except _Expired as expired:
             _report(
-                entry.name,
+                entry[0],
                 "stop",
                 "cancelled",
                 started,
@@ -311,11 +346,11 @@ class RequestScope:
         Most closes (a commit, a connection given back to its pool) finish in it.
         ``(None, None, next error)`` when done; else ``(step, what it waits for, _)``.
         """
-        step = close_step(entry.closer, error)
+        step = close_step(entry[1], error)
         try:
             pending = step.send(None)
         except StopIteration:
-            if isinstance(entry.closer, AsyncGeneratorType):  # it yielded again
+            if isinstance(entry[1], AsyncGeneratorType):  # it yielded again
                 return step, _YIELDED_AGAIN, None
             return None, None, self._closed(entry, error, started)
         except BaseException as exc:  # noqa: BLE001 (sorted out by _ended_with)
@@ -334,17 +369,17 @@ class RequestScope:
             return self._closed(entry, error, started)
         if not isinstance(exc, Exception):
             raise exc  # the request itself is cancelled, or the process exits
-        _report(entry.name, "stop", "failed", started, self.label, error=exc)
+        _report(entry[0], "stop", "failed", started, self.label, error=exc)
         return exc
 
     async def _returned(
         self, entry: Opened, error: BaseException | None, started: float
     ) -> BaseException | None:
         """The close's step returned: fine for a context manager, not for a generator."""
-        if isinstance(entry.closer, AsyncGeneratorType):  # it yielded again
-            failure = yielded_twice(entry.closer)
-            await entry.closer.aclose()
-            _report(entry.name, "stop", "failed", started, self.label, error=failure)
+        if isinstance(entry[1], AsyncGeneratorType):  # it yielded again
+            failure = yielded_twice(entry[1])
+            await entry[1].aclose()
+            _report(entry[0], "stop", "failed", started, self.label, error=failure)
             return failure
         return self._closed(entry, error, started)
 
@@ -352,7 +387,7 @@ class RequestScope:
         self, entry: Opened, error: BaseException | None, started: float
     ) -> BaseException | None:
         if logger.isEnabledFor(logging.DEBUG):
-            _report(entry.name, "stop", "ok", started, self.label)
+            _report(entry[0], "stop", "ok", started, self.label)
         return error
 
     @staticmethod
@@ -396,7 +431,7 @@ class RequestScope:
             # A thread cannot be cancelled: it closes the rest when the hung close returns.
             for entry in batch:
                 _report(
-                    entry.name,
+                    entry[0],
                     "stop",
                     "cancelled",
                     started,
@@ -410,11 +445,11 @@ class RequestScope:
     def _close_one_sync(self, entry: Opened, error: BaseException | None) -> BaseException | None:
         started = time.perf_counter()
         try:
-            exit_sync(entry.closer, error)
+            exit_sync(entry[1], error)
         except Exception as exc:  # noqa: BLE001 (logged; the next close sees it)
-            _report(entry.name, "stop", "failed", started, self.label, error=exc)
+            _report(entry[0], "stop", "failed", started, self.label, error=exc)
             return exc
-        _report(entry.name, "stop", "ok", started, self.label)
+        _report(entry[0], "stop", "ok", started, self.label)
         return error
 
 

@@ -331,3 +331,47 @@ async def test_the_first_failure_wins() -> None:
     scope.fail(first)
     scope.fail(second)
     assert scope.error is first
+
+
+async def test_a_value_opened_after_the_request_ended_is_closed_at_once() -> None:
+    """Work that outlived its request (a task the view started) cannot keep a value."""
+    seen: Seen = []
+    scope = RequestScope(label="/gone/")
+    await scope.aclose(None, LIMIT, inline)
+    with pytest.raises(RequestScopeError, match=r"request \(/gone/\) ended while 'late'"):
+        await scope.open_generator("key", "late", agen(seen, "late"))
+    with pytest.raises(RequestScopeError, match=r"request \(/gone/\) ended while 'sync'"):
+        scope.open_sync("other", "sync", gen(seen, "sync"))
+    assert seen == [("late", None), ("sync", None)]
+    assert scope.values == {}
+    assert scope.opened == []
+
+
+async def test_a_close_that_waits_once_finishes_under_its_timer() -> None:
+    """The first step of a close runs at once; one that waits is resumed by the loop."""
+    seen: Seen = []
+    gate = asyncio.Event()
+
+    async def waits() -> AsyncIterator[str]:
+        yield "waits"
+        await gate.wait()
+        seen.append(("waits", None))
+
+    scope = RequestScope()
+    await scope.open_generator("a", "first", agen(seen, "first"))
+    await scope.open_generator("b", "waits", waits())
+    rest = scope.close_now(None, LIMIT, inline)
+    assert rest is not None
+    assert seen == []
+    gate.set()
+    await rest
+    assert seen == [("waits", None), ("first", None)]
+
+
+async def test_closes_that_do_not_wait_are_done_before_close_now_returns() -> None:
+    seen: Seen = []
+    scope = RequestScope()
+    await scope.open_generator("a", "first", agen(seen, "first"))
+    await scope.open_generator("b", "second", agen(seen, "second"))
+    assert scope.close_now(None, LIMIT, inline) is None
+    assert seen == [("second", None), ("first", None)]
