@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from lifespan_container.engine.limits import Limit
-    from lifespan_container.engine.request_scope import CallSync
+    from lifespan_container.engine.request_close import CallSync
 
 __all__ = ["CurrentRequest", "RequestResource", "request_scope"]
 

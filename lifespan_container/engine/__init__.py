@@ -31,8 +31,8 @@ asyncio. The modules, from the bottom up:
 ``drive``
     How each kind of value a request-scoped initializer returns is opened and
     closed (generators, context managers, coroutines), an exception passed in.
-``request_scope``
-    One request's values: opened once, closed newest first after the response
+``request_scope``, ``request_close``
+    One request's values: opened once; closed newest first after the response
     with the request's failure, each close bounded.
 ``health_checks``, ``health_runs``, ``health``
     What each resource's health check is; shared, cached runs; the results.

@@ -12,7 +12,17 @@ from lifespan_container._redact import get_logger
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-__all__ = ["Action", "Outcome", "Reporter", "ResourceEvent", "fields", "logger"]
+    from lifespan_container.engine.limits import Limit
+
+__all__ = [
+    "Action",
+    "Outcome",
+    "Reporter",
+    "ResourceEvent",
+    "fields",
+    "logger",
+    "report_request",
+]
 
 logger = get_logger("lifespan_container.resources")
 
@@ -90,3 +100,48 @@ def _log(event: ResourceEvent) -> None:
 def fields(name: str, action: str, outcome: str, duration: float) -> dict[str, object]:
     """The attributes every record of the resources logger carries."""
     return {"resource": name, "action": action, "outcome": outcome, "duration": duration}
+
+
+_REQUEST_MESSAGES: Final = {
+    ("start", "ok"): (logging.DEBUG, "Opened request-scoped resource %r for %s in %.2f ms."),
+    ("stop", "ok"): (logging.DEBUG, "Closed request-scoped resource %r for %s in %.2f ms."),
+    ("start", "failed"): (
+        logging.ERROR,
+        "Request-scoped resource %r failed to open for %s after %.2f ms.",
+    ),
+    ("stop", "failed"): (
+        logging.ERROR,
+        "Request-scoped resource %r failed to close for %s after %.2f ms.",
+    ),
+    ("stop", "cancelled"): (
+        logging.ERROR,
+        (
+            "Closing request-scoped resource %r for %s did not finish in %.2f ms, the "
+            "limit %s: given up."
+        ),
+    ),
+}
+
+
+def report_request(  # noqa: PLR0913 (one record, all its parts)
+    name: str,
+    action: str,
+    outcome: str,
+    started: float,
+    label: str,
+    *,
+    error: BaseException | None = None,
+    timeout: Limit | None = None,
+) -> None:
+    """One record for a request-scoped value: its name, the request, how long it took."""
+    level, message = _REQUEST_MESSAGES[action, outcome]
+    if not logger.isEnabledFor(level):
+        return
+    duration = time.perf_counter() - started
+    args: tuple[object, ...] = (name, label or "a request", duration * 1000)
+    if timeout is not None:
+        args = (*args, timeout)
+    extra = fields(name, action, outcome, duration)
+    extra["request"] = label
+    extra["scope"] = "request"
+    logger.log(level, message, *args, exc_info=error, extra=extra)

@@ -15,27 +15,17 @@ ones wherever the caller's ``call_sync`` runs them (the view's thread).
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Coroutine
 from contextvars import ContextVar
-from types import AsyncGeneratorType
 from typing import Any, Final
 
-from lifespan_container.engine.drive import (
-    Resume,
-    close_step,
-    did_not_yield,
-    drive_kind,
-    enter_sync,
-    exit_sync,
-    open_value,
-    yielded_twice,
-)
-from lifespan_container.engine.events import fields, logger
+from lifespan_container.engine.drive import did_not_yield, drive_kind, enter_sync, open_value
+from lifespan_container.engine.events import logger, report_request
 from lifespan_container.engine.limits import Limit
+from lifespan_container.engine.request_close import CallSync, Closes, Opened
 from lifespan_container.exceptions import RequestScopeError
 
 __all__ = ["CallSync", "Opened", "RequestScope", "current", "drive_kind"]
@@ -44,15 +34,6 @@ current: Final[ContextVar[RequestScope | None]] = ContextVar(
     "lifespan_container_request_scope", default=None
 )
 """The scope of the request being served in this context, if any."""
-
-CallSync = Callable[[Callable[[], None]], Awaitable[None]]
-"""Runs a sync callable where sync values of the request live (the view's thread)."""
-
-
-Opened = tuple[str, Any, bool]
-"""One value a scope opened: its name, what closes it (the generator or the entered
-context manager), and whether that closer is async. A plain tuple: one per request
-resource per request."""
 
 
 class RequestScope:
@@ -118,18 +99,18 @@ class RequestScope:
             value = await generator.__anext__()
         except StopAsyncIteration:
             failure = did_not_yield(generator)
-            _report(name, "start", "failed", started, self.label, error=failure)
+            report_request(name, "start", "failed", started, self.label, error=failure)
             raise failure from None
         except BaseException as exc:
-            _report(name, "start", "failed", started, self.label, error=exc)
+            report_request(name, "start", "failed", started, self.label, error=exc)
             raise
         if self._ended():  # the request ended while it opened: closed at once
-            await self._close_async((name, generator, True), None, _LATE)
+            await Closes(self.label).close_async((name, generator, True), None, _LATE)
             raise _ended(self.label, name)
         self.values[key] = value
         self.opened.append((name, generator, True))
         if logger.isEnabledFor(logging.DEBUG):
-            _report(name, "start", "ok", started, self.label)
+            report_request(name, "start", "ok", started, self.label)
         return value
 
     def _ended(self) -> bool:
@@ -147,14 +128,14 @@ class RequestScope:
         try:
             value, closer, is_async = await open_value(initial)
         except BaseException as exc:
-            _report(name, "start", "failed", started, self.label, error=exc)
+            report_request(name, "start", "failed", started, self.label, error=exc)
             raise
         if self.closed:  # opened by work that outlived its request: closed at once
             late = (name, closer, is_async)
             if is_async:
-                await self._close_async(late, None, _LATE)
+                await Closes(self.label).close_async(late, None, _LATE)
             else:
-                self._close_one_sync(late, None)
+                Closes(self.label).close_one_sync(late, None)
             raise _ended(self.label, name)
         self._keep(key, name, value, closer, is_async=is_async, started=started)
         return value
@@ -168,10 +149,10 @@ class RequestScope:
         try:
             value, closer = enter_sync(initial)
         except BaseException as exc:
-            _report(name, "start", "failed", started, self.label, error=exc)
+            report_request(name, "start", "failed", started, self.label, error=exc)
             raise
         if self.closed:  # opened by work that outlived its request: closed at once
-            self._close_one_sync((name, closer, False), None)
+            Closes(self.label).close_one_sync((name, closer, False), None)
             raise _ended(self.label, name)
         self._keep(key, name, value, closer, is_async=False, started=started)
         return value
@@ -190,7 +171,7 @@ class RequestScope:
         if closer is not None:
             self.opened.append((name, closer, is_async))
         if logger.isEnabledFor(logging.DEBUG):
-            _report(name, "start", "ok", started, self.label)
+            report_request(name, "start", "ok", started, self.label)
 
     @property
     def all_sync(self) -> bool:
@@ -224,67 +205,7 @@ class RequestScope:
         self.closed = True
         opened, self.opened = self.opened, []
         self.values.clear()
-        debug = logger.isEnabledFor(logging.DEBUG)
-        index = len(opened)
-        while index:
-            entry = opened[index - 1]
-            closer = entry[1]
-            if type(closer) is not AsyncGeneratorType:
-                break
-            index -= 1
-            started = time.perf_counter()
-            step = closer.__anext__() if error is None else closer.athrow(error)
-            try:
-                pending = step.send(None)
-            except StopAsyncIteration:  # finished: closed
-                if debug:
-                    _report(entry[0], "stop", "ok", started, self.label)
-                continue
-            except StopIteration:  # it yielded again
-                return self._close_from(
-                    opened[:index], self._returned(entry, error, started), timeout, call_sync
-                )
-            except BaseException as exc:  # noqa: BLE001 (sorted out by _ended_with)
-                error = self._ended_with(entry, error, exc, started)
-                continue
-            waiting = self._close_rest(
-                entry, error, timeout, step=step, pending=pending, started=started
-            )
-            return self._close_from(opened[:index], waiting, timeout, call_sync)
-        if not index:
-            return None
-        return self._close_all(opened[:index], error, timeout, call_sync)
-
-    async def _close_from(
-        self,
-        opened: list[Opened],
-        waiting: Coroutine[Any, Any, BaseException | None],
-        timeout: Limit,
-        call_sync: CallSync,
-    ) -> None:
-        """Finish the close that waits, then close ``opened``, newest first."""
-        error = await waiting
-        await self._close_all(opened, error, timeout, call_sync)
-
-    async def _close_all(
-        self,
-        opened: list[Opened],
-        error: BaseException | None,
-        timeout: Limit,
-        call_sync: CallSync,
-    ) -> None:
-        index = len(opened)
-        while index:
-            index -= 1
-            entry = opened[index]
-            if entry[2]:
-                error = await self._close_async(entry, error, timeout)
-                continue
-            batch = [entry]
-            while index and not opened[index - 1][2]:
-                index -= 1
-                batch.append(opened[index])
-            error = await self._close_sync_batch(batch, error, timeout, call_sync)
+        return Closes(self.label).now(opened, error, timeout, call_sync)
 
     def close_sync(self, error: BaseException | None) -> None:
         """Close every opened value in this thread, newest first; never raises.
@@ -295,166 +216,8 @@ class RequestScope:
         self.closed = True
         opened, self.opened = self.opened, []
         self.values.clear()
-        for entry in reversed(opened):
-            error = self._close_one_sync(entry, error)
+        Closes(self.label).in_this_thread(opened, error)
 
-    async def _close_async(
-        self, entry: Opened, error: BaseException | None, timeout: Limit
-    ) -> BaseException | None:
-        """Close one async value; return the exception the next close is passed."""
-        started = time.perf_counter()
-        step, pending, outcome = self._first_step(entry, error, started)
-        if step is None:
-            return outcome
-        return await self._close_rest(
-            entry, error, timeout, step=step, pending=pending, started=started
-        )
-
-    async def _close_rest(  # noqa: PLR0913 (the close, where its first step left it)
-        self,
-        entry: Opened,
-        error: BaseException | None,
-        timeout: Limit,
-        *,
-        step: Any,
-        pending: object,
-        started: float,
-    ) -> BaseException | None:
-        """Await the rest of a close that waits, bounded by ``timeout``."""
-        try:
-            await self._resume_bounded(step, pending, timeout)
-        except _Expired as expired:
-            _report(
-                entry[0],
-                "stop",
-                "cancelled",
-                started,
-                self.label,
-                error=expired.__cause__,
-                timeout=timeout,
-            )
-            return error
-        except BaseException as exc:  # noqa: BLE001 (sorted out by _ended_with)
-            return self._ended_with(entry, error, exc, started)
-        return await self._returned(entry, error, started)
-
-    def _first_step(
-        self, entry: Opened, error: BaseException | None, started: float
-    ) -> tuple[Any, object, BaseException | None]:
-        """Take the close's first step now; only a close that waits gets a timer.
-
-        Most closes (a commit, a connection given back to its pool) finish in it.
-        ``(None, None, next error)`` when done; else ``(step, what it waits for, _)``.
-        """
-        step = close_step(entry[1], error)
-        try:
-            pending = step.send(None)
-        except StopIteration:
-            if isinstance(entry[1], AsyncGeneratorType):  # it yielded again
-                return step, _YIELDED_AGAIN, None
-            return None, None, self._closed(entry, error, started)
-        except BaseException as exc:  # noqa: BLE001 (sorted out by _ended_with)
-            return None, None, self._ended_with(entry, error, exc, started)
-        return step, pending, None
-
-    def _ended_with(
-        self,
-        entry: Opened,
-        error: BaseException | None,
-        exc: BaseException,
-        started: float,
-    ) -> BaseException | None:
-        """The close raised ``exc``: finished, re-raised what it was given, or failed."""
-        if isinstance(exc, StopAsyncIteration) or exc is error:
-            return self._closed(entry, error, started)
-        if not isinstance(exc, Exception):
-            raise exc  # the request itself is cancelled, or the process exits
-        _report(entry[0], "stop", "failed", started, self.label, error=exc)
-        return exc
-
-    async def _returned(
-        self, entry: Opened, error: BaseException | None, started: float
-    ) -> BaseException | None:
-        """The close's step returned: fine for a context manager, not for a generator."""
-        if isinstance(entry[1], AsyncGeneratorType):  # it yielded again
-            failure = yielded_twice(entry[1])
-            await entry[1].aclose()
-            _report(entry[0], "stop", "failed", started, self.label, error=failure)
-            return failure
-        return self._closed(entry, error, started)
-
-    def _closed(
-        self, entry: Opened, error: BaseException | None, started: float
-    ) -> BaseException | None:
-        if logger.isEnabledFor(logging.DEBUG):
-            _report(entry[0], "stop", "ok", started, self.label)
-        return error
-
-    @staticmethod
-    async def _resume_bounded(step: Any, pending: object, timeout: Limit) -> None:
-        """Await the rest of ``step`` for at most ``timeout``; :class:`_Expired` after it."""
-        if pending is _YIELDED_AGAIN:
-            return
-        task = asyncio.current_task()
-        expiry = _Expiry()
-        timer = asyncio.get_running_loop().call_later(timeout.seconds, expiry.fire, task)
-        try:
-            await Resume(step, pending)
-        except asyncio.CancelledError as cancelled:
-            if not expiry.fired or task is None or task.uncancel() > 0:
-                raise  # the request itself is cancelled: not ours to swallow
-            raise _Expired from cancelled
-        except BaseException:
-            expiry.withdraw(task)
-            raise
-        finally:
-            timer.cancel()
-        expiry.withdraw(task)
-
-    async def _close_sync_batch(
-        self,
-        batch: list[Opened],
-        error: BaseException | None,
-        timeout: Limit,
-        call_sync: CallSync,
-    ) -> BaseException | None:
-        outcome: list[BaseException | None] = [error]
-
-        def close_all() -> None:
-            for entry in batch:
-                outcome[0] = self._close_one_sync(entry, outcome[0])
-
-        started = time.perf_counter()
-        waiting = asyncio.ensure_future(call_sync(close_all))
-        done, _ = await asyncio.wait({waiting}, timeout=timeout.seconds)
-        if not done:
-            # A thread cannot be cancelled: it closes the rest when the hung close returns.
-            for entry in batch:
-                _report(
-                    entry[0],
-                    "stop",
-                    "cancelled",
-                    started,
-                    self.label,
-                    error=None,
-                    timeout=timeout,
-                )
-            waiting.add_done_callback(_retrieve)
-        return outcome[0]
-
-    def _close_one_sync(self, entry: Opened, error: BaseException | None) -> BaseException | None:
-        started = time.perf_counter()
-        try:
-            exit_sync(entry[1], error)
-        except Exception as exc:  # noqa: BLE001 (logged; the next close sees it)
-            _report(entry[0], "stop", "failed", started, self.label, error=exc)
-            return exc
-        _report(entry[0], "stop", "ok", started, self.label)
-        return error
-
-
-_YIELDED_AGAIN: Final = object()
-"""What the first step of a generator's close "waits for" when the generator yielded."""
 
 _LATE: Final = Limit(1.0, "closing a value opened after its request ended (1 s)")
 
@@ -465,73 +228,3 @@ def _ended(label: str, name: str) -> RequestScopeError:
         "closed at once. Work that outlives its request needs a scope of its own "
         "(lifespan_container.request_scope())."
     )
-
-
-class _Expired(Exception):  # noqa: N818 (internal signal, never seen outside)
-    """A close ran out of its time and was cancelled."""
-
-
-class _Expiry:
-    __slots__ = ("fired",)
-
-    def __init__(self) -> None:
-        self.fired = False
-
-    def fire(self, task: asyncio.Task[Any] | None) -> None:
-        self.fired = True
-        if task is not None:
-            task.cancel()
-
-    def withdraw(self, task: asyncio.Task[Any] | None) -> None:
-        """Take back a cancellation that the close swallowed."""
-        if self.fired and task is not None:
-            task.uncancel()
-
-
-def _retrieve(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled():
-        future.exception()
-
-
-_MESSAGES: Final = {
-    ("start", "ok"): (logging.DEBUG, "Opened request-scoped resource %r for %s in %.2f ms."),
-    ("stop", "ok"): (logging.DEBUG, "Closed request-scoped resource %r for %s in %.2f ms."),
-    ("start", "failed"): (
-        logging.ERROR,
-        "Request-scoped resource %r failed to open for %s after %.2f ms.",
-    ),
-    ("stop", "failed"): (
-        logging.ERROR,
-        "Request-scoped resource %r failed to close for %s after %.2f ms.",
-    ),
-    ("stop", "cancelled"): (
-        logging.ERROR,
-        (
-            "Closing request-scoped resource %r for %s did not finish in %.2f ms, the "
-            "limit %s: given up."
-        ),
-    ),
-}
-
-
-def _report(  # noqa: PLR0913 (one record, all its parts)
-    name: str,
-    action: str,
-    outcome: str,
-    started: float,
-    label: str,
-    *,
-    error: BaseException | None = None,
-    timeout: Limit | None = None,
-) -> None:
-    level, message = _MESSAGES[action, outcome]
-    if not logger.isEnabledFor(level):
-        return
-    duration = time.perf_counter() - started
-    args: tuple[object, ...] = (name, label or "a request", duration * 1000)
-    if timeout is not None:
-        args = (*args, timeout)
-    extra = fields(name, action, outcome, duration)
-    extra["request"] = label
-    extra["scope"] = "request"
-    logger.log(level, message, *args, exc_info=error, extra=extra)
