@@ -21,7 +21,7 @@ from lifespan_container.runtime import Runtime
 from lifespan_container.testing import lifespan_client, override, use_container
 from tests.clock import LoopClock, until
 from tests.conftest import Registry
-from tests.request_scope_app import Record, Value, make_container, make_views
+from tests.request_scope_app import Record, ScopedContainer, Value, make_container, make_views
 
 pytestmark = pytest.mark.asyncio
 
@@ -299,3 +299,16 @@ async def test_the_overrides_fixture_replaces_a_request_resource(
         response = await client.get("/nested/")
     assert response.json()["path"] == "/from-the-fixture/"
     assert record.names() == ["open inner", "close inner"]
+
+
+class TestTheLifespanOverridesFixture:
+    @pytest.fixture
+    def lifespan_overrides(self) -> dict[Any, object]:
+        return {ScopedContainer.outer: Value("fake", "/from-lifespan-overrides/")}
+
+    async def test_it_replaces_a_request_resource_without_opening_it(
+        self, runtime: Runtime, record: Record, asgi_client: Any
+    ) -> None:
+        response = await asgi_client.get("/nested/")
+        assert response.json()["path"] == "/from-lifespan-overrides/"
+        assert record.names() == ["open inner", "close inner"]
