@@ -43,7 +43,7 @@ from lifespan_container.exceptions import UnsupportedScopeError
 from lifespan_container.signals import asgi_shutdown, asgi_startup
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Coroutine, Mapping
+    from collections.abc import Awaitable, Callable, Mapping
 
     from django.dispatch import Signal
 
@@ -134,7 +134,7 @@ class LifespanHandler(ASGIHandler):
                     if rest is not None:
                         await rest
                 else:
-                    await _closing(request_scope)
+                    await _closing(request_scope, self.runtime)
             else:
                 request_scope.closed = True
 
@@ -143,6 +143,17 @@ class LifespanHandler(ASGIHandler):
         body_file = await super().read_body(receive)
         _body_file.set(body_file)
         return body_file
+
+    async def run_get_response(self, request: Any) -> Any:
+        """Django's ``run_get_response``, noting the task that runs the view.
+
+        Django 5.2 runs it in a task of its own, which outlives a cancelled request:
+        the request's resources must wait for it before they close.
+        """
+        request_scope = current.get()
+        if request_scope is not None:
+            request_scope.worker = asyncio.current_task()
+        return await super().run_get_response(request)
 
     def create_request(self, scope: Any, body_file: Any) -> Any:
         """Django's request, bound to the request's scope (for ``CurrentRequest()``)."""
@@ -210,9 +221,19 @@ class LifespanHandler(ASGIHandler):
         await start(self.runtime, receivers)
 
     async def shutdown(self, scope: Mapping[str, Any]) -> None:
-        """Send ``asgi_shutdown``, then close the resources; bounded, never half way."""
+        """Send ``asgi_shutdown``, then close the resources; bounded, never half way.
+
+        First, the request resources of requests the server cancelled (at its
+        graceful timeout) finish closing: they may still use the application's
+        resources (a connection goes back to its pool). That wait and the receivers
+        share their half of ``SHUTDOWN_TIMEOUT``.
+        """
 
         async def receivers(tracker: Tracker, limit: Limit) -> list[Failure]:
+            closes = self.runtime.request_closes
+            if closes:  # requests the server cancelled: their resources close first
+                with tracker.step("closing the resources of cancelled requests"):
+                    await asyncio.wait(set(closes), timeout=limit.seconds)
             return await self._send(asgi_shutdown, scope, tracker, fail_fast=False, limit=limit)
 
         await stop(self.runtime, receivers)
@@ -238,30 +259,44 @@ class LifespanHandler(ASGIHandler):
         )
 
 
-def _closing(request_scope: RequestScope) -> Awaitable[None]:
+def _closing(request_scope: RequestScope, runtime: Runtime) -> Awaitable[None]:
     """What closes a request's resources, passed what the request ended with.
 
-    It never raises. A request cancelled by the server closes them in a task of its
-    own, so that a second cancellation cannot cut the closes short.
+    It never raises. A request cancelled by the server first cancels its view (on
+    Django 5.2, a task of its own that would go on using the resources) and waits
+    for it, then closes them: in a task of its own, so that a second cancellation
+    cannot cut the closes short, and that the lifespan's shutdown waits for.
     """
     error = request_scope.error
+    limit = request_cleanup_limit()
     if error is None:
         if not request_scope.completed:
             error = RequestAborted("The client disconnected before the response was complete.")
-        return request_scope.aclose(error, request_cleanup_limit(), call_sync)
+        return request_scope.aclose(error, limit, call_sync)
     if not isinstance(error, asyncio.CancelledError):
-        return request_scope.aclose(error, request_cleanup_limit(), call_sync)
+        return request_scope.aclose(error, limit, call_sync)
     aborted = RequestAborted("The request was cancelled (the client disconnected).")
     aborted.__cause__ = error
-    return _shielded(request_scope.aclose(aborted, request_cleanup_limit(), call_sync))
+    task = asyncio.ensure_future(_after_the_view(request_scope, aborted, limit))
+    closes = runtime.request_closes
+    closes.add(task)
+    task.add_done_callback(closes.discard)
+    return _shielded(task)
 
 
-async def _shielded(closing: Coroutine[Any, Any, None]) -> None:
-    task = asyncio.ensure_future(closing)
+async def _after_the_view(request_scope: RequestScope, error: Exception, limit: Limit) -> None:
+    worker = request_scope.worker
+    if worker is not None and worker is not asyncio.current_task() and not worker.done():
+        worker.cancel()
+        await asyncio.wait({worker}, timeout=limit.seconds)  # a sync view cannot be
+    await request_scope.aclose(error, limit, call_sync)
+
+
+async def _shielded(task: asyncio.Future[None]) -> None:
     try:
         await asyncio.shield(task)
     except asyncio.CancelledError:
-        await asyncio.wait({task})  # each close is bounded by the timeout
+        await asyncio.wait({task})  # each step is bounded by the cleanup limit
         raise
 
 

@@ -160,22 +160,9 @@ class PgContainer(containers.DeclarativeContainer):
     request = CurrentRequest()
     pool = providers.Resource(open_pool, dsn, size, name)
     sync_pool = providers.Resource(open_sync_pool, dsn, name)
-    # RequestResource is typed with what its initializer returns (the generator), not
-    # with what the generator yields as providers.Resource is, so Provide[...] would be
-    # typed AsyncIterator[...]. The annotations say what the providers give; mypy
-    # reports the ignores as unused once the library types RequestResource like Resource.
-    conn: RequestResource[AsyncConnection[Any]] = RequestResource(
-        checkout,  # type: ignore[arg-type]
-        pool=pool,
-        record=record,
-        request=request,
-    )
-    sync_conn: RequestResource[Connection[Any]] = RequestResource(
-        sync_checkout,  # type: ignore[arg-type]
-        pool=sync_pool,
-        record=record,
-        request=request,
-    )
+    # Typed with what the generators yield, as providers.Resource is.
+    conn = RequestResource(checkout, pool=pool, record=record, request=request)
+    sync_conn = RequestResource(sync_checkout, pool=sync_pool, record=record, request=request)
 
 
 def make_container(record: PgRecord, dsn: str, name: str, size: int = POOL_SIZE) -> PgContainer:

@@ -15,6 +15,7 @@ ones wherever the caller's ``call_sync`` runs them (the view's thread).
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import time
@@ -52,6 +53,7 @@ class RequestScope:
         "opened",
         "request",
         "values",
+        "worker",
     )
 
     def __init__(self, request: object = None, label: str = "") -> None:
@@ -67,6 +69,9 @@ class RequestScope:
         self.closed = False
         self.async_refused = ""
         """Why async values cannot be opened in this scope, if they cannot."""
+        self.worker: asyncio.Task[Any] | None = None
+        """The task running the request's view, when it is not the one that closes the
+        scope: a request cancelled from outside waits for it before closing."""
 
     def fail(self, error: BaseException) -> None:
         """Remember that the request failed with ``error`` (the first one wins)."""

@@ -64,10 +64,4 @@ async def checkout(
 class Container(containers.DeclarativeContainer):
     request = CurrentRequest()
     pool = providers.Resource(postgres_pool)
-    # Typed with what the generator yields (RequestResource is typed with what its
-    # initializer returns; see tests/request_scope_pg_app.py).
-    conn: RequestResource[AsyncConnection[Any]] = RequestResource(
-        checkout,  # type: ignore[arg-type]
-        pool=pool,
-        request=request,
-    )
+    conn = RequestResource(checkout, pool=pool, request=request)

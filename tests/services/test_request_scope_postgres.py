@@ -25,7 +25,6 @@ import warnings
 from collections.abc import Iterator, MutableMapping
 from typing import Any
 
-import django
 import psycopg
 import pytest
 from django.core.exceptions import RequestAborted
@@ -377,18 +376,6 @@ async def test_a_stream_that_raises_after_an_insert_rolls_it_back(
     assert not unexpected, [str(w.message) for w in unexpected]
 
 
-@pytest.mark.xfail(
-    django.VERSION < (6, 0),
-    reason=(
-        "library bug: when the server cancels a request (uvicorn after its graceful "
-        "timeout, the library's UvicornWorker at its drain bound), Django 5.2's "
-        "ASGIHandler.handle leaves its process_request task running the view, and "
-        "LifespanHandler.handle closes the request's resources at once: the connection "
-        "goes back to the pool while the view still uses it (design/request-scope.md, "
-        "lifecycle step 7: cancel the worker task and wait for it first)"
-    ),
-    strict=True,
-)
 async def test_a_request_the_server_cancels_ends_its_view_before_the_connection_goes_back(
     served: Served,
 ) -> None:
@@ -409,7 +396,7 @@ async def test_a_request_the_server_cancels_ends_its_view_before_the_connection_
             view_ended_with_the_request = record.view_done.is_set()
             available_after = served.pool.get_stats()["pool_available"]
         finally:
-            # Let a view left running (the bug) end, and Django's disconnect listener.
+            # Let a view left running (were it still) end, and Django's disconnect listener.
             record.release.set()
             exchange.disconnect.set()
             async with asyncio.timeout(SAFETY):
