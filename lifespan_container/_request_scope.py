@@ -22,7 +22,7 @@ import contextlib
 import functools
 import sys
 from types import AsyncGeneratorType
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from asgiref.sync import AsyncToSync, SyncToAsync, async_to_sync, sync_to_async
 from dependency_injector import providers
@@ -53,6 +53,7 @@ __all__ = [
     "bind",
     "call_sync",
     "cleanup_limit",
+    "close_failed",
     "close_with",
     "fallback_scope",
     "needs_of",
@@ -69,21 +70,44 @@ ATTRIBUTE: Final = "_lifespan_request_scope"
 class Need:
     """A request-scoped provider a marker needs, and the ones it needs first."""
 
-    __slots__ = ("deps", "make", "name", "provider")
+    __slots__ = ("deps", "make", "name", "opens", "provider")
 
-    def __init__(self, provider: RequestResource[Any], name: str, deps: tuple[Need, ...]) -> None:
+    def __init__(
+        self, provider: providers.Provider[Any], name: str, deps: tuple[Need, ...]
+    ) -> None:
         self.provider = provider
         self.name = name
         self.deps = deps
-        self.make = provider.maker()
+        self.opens = isinstance(provider, RequestResource)
+        """``False`` for ``CurrentRequest()``: it needs a scope, and opens nothing."""
+        self.make: Callable[[], object] = (
+            provider.maker() if isinstance(provider, RequestResource) else _nothing
+        )
         """The initializer's result for this request (a generator, a context manager...)."""
+
+
+def _nothing() -> object:
+    return None
+
+
+def needs_now(provider: providers.Provider[Any], needs: tuple[Need, ...]) -> tuple[Need, ...]:
+    """``needs``, unless a test overrides the marker's provider: then the override's."""
+    overriding = provider.last_overriding
+    if overriding is None:
+        return needs
+    return needs_of(overriding, {})
 
 
 def needs_of(
     provider: providers.Provider[Any], paths: dict[providers.Provider[Any], str]
 ) -> tuple[Need, ...]:
-    """The request-scoped providers ``provider`` reaches first (itself, if it is one)."""
+    """The request-scoped providers ``provider`` reaches first (itself, if it is one).
+
+    A provider that reaches no ``RequestResource`` but ``CurrentRequest()`` needs a
+    scope all the same (one that opens nothing).
+    """
     made: dict[providers.Provider[Any], Need] = {}
+    request_seen: list[providers.Provider[Any]] = []
 
     def need(resource: RequestResource[Any], on_path: frozenset[int]) -> Need:
         found = made.get(resource)
@@ -106,11 +130,16 @@ def needs_of(
             seen.add(id(node))
             if isinstance(node, RequestResource):
                 found.append(need(node, on_path))
+            elif isinstance(node, CurrentRequest):
+                request_seen.append(node)
             else:
                 stack.extend(edges_of(node))
         return found
 
-    return tuple(roots([provider], frozenset()))
+    found = tuple(roots([provider], frozenset()))
+    if not found and request_seen:
+        return (Need(request_seen[0], "CurrentRequest()", ()),)
+    return found
 
 
 def edges_of(provider: providers.Provider[Any]) -> list[providers.Provider[Any]]:
@@ -182,7 +211,7 @@ def open_async(scope: RequestScope, needs: tuple[Need, ...]) -> Awaitable[object
     if len(needs) == 1:
         need = needs[0]
         resource = need.provider
-        if resource in scope.values or resource.last_overriding is not None:
+        if not need.opens or resource in scope.values or resource.last_overriding is not None:
             return None
         if not need.deps:
             initial = need.make()
@@ -195,7 +224,7 @@ def open_async(scope: RequestScope, needs: tuple[Need, ...]) -> Awaitable[object
 async def _open_all_async(scope: RequestScope, needs: tuple[Need, ...]) -> None:
     for need in needs:
         resource = need.provider
-        if resource in scope.values or resource.last_overriding is not None:
+        if not need.opens or resource in scope.values or resource.last_overriding is not None:
             continue
         if need.deps:
             opening = open_async(scope, need.deps)
@@ -215,7 +244,7 @@ def open_sync(scope: RequestScope, needs: tuple[Need, ...]) -> None:
     """Open what ``needs`` lists and is not open yet, dependencies first (sync path)."""
     for need in needs:
         resource = need.provider
-        if resource in scope.values or resource.last_overriding is not None:
+        if not need.opens or resource in scope.values or resource.last_overriding is not None:
             continue
         if need.deps:
             open_sync(scope, need.deps)
@@ -232,7 +261,7 @@ def open_sync(scope: RequestScope, needs: tuple[Need, ...]) -> None:
             )
             raise RequestScopeError(msg)
         # Handed over to the sync view; opened (and later closed) on the serving loop.
-        async_to_sync(_open_one)(scope, resource, need.name)
+        async_to_sync(_open_one)(scope, cast("RequestResource[Any]", resource), need.name)
 
 
 async def _open_one(scope: RequestScope, resource: RequestResource[Any], name: str) -> None:
@@ -248,9 +277,14 @@ def _serving_loop() -> asyncio.AbstractEventLoop | None:
 
 
 def note_failure(args: tuple[Any, ...], error: BaseException) -> None:
-    """Remember ``error`` if it leaves the view of a request that has a scope."""
+    """Remember ``error`` if it leaves the view of a request served without our handler.
+
+    Our handler learns what the view raised from Django itself (and an exception a
+    view catches is no failure); elsewhere, what leaves an ``@inject`` function
+    called with the request is taken for the view's.
+    """
     scope = current.get()
-    if scope is None or scope.request is None:
+    if scope is None or scope.request is None or not scope.failures_from_calls:
         return
     request = scope.request
     for argument in args[:2]:
@@ -314,7 +348,7 @@ def close_with(response: object, scope: RequestScope) -> None:
 def _scope_of(args: tuple[Any, ...], where: str, needs: tuple[Need, ...]) -> RequestScope:
     request = request_of(args)
     if request is None:
-        if all(need.provider.last_overriding is not None for need in needs):
+        if all(need.provider.last_overriding is not None or not need.opens for need in needs):
             return RequestScope(label=where)  # every value is a test's: nothing to open
         msg = f"{where} uses a request-scoped provider and was not called with a request. "
         raise RequestScopeError(msg + outside("It"))
@@ -322,6 +356,7 @@ def _scope_of(args: tuple[Any, ...], where: str, needs: tuple[Need, ...]) -> Req
     if isinstance(existing, RequestScope) and not existing.closed:
         return existing
     scope = RequestScope(label=request.path)
+    scope.failures_from_calls = True
     if here() in AsyncToSync.loop_thread_executors:
         scope.async_refused = (
             "this async view runs on an event loop made for this one call (Django's sync "
@@ -343,21 +378,37 @@ def _scope_of(args: tuple[Any, ...], where: str, needs: tuple[Need, ...]) -> Req
 
 
 def close_fallback(scope: RequestScope) -> None:
-    """Close a scope made by :func:`fallback_scope`, wherever the response is closed."""
+    """Close a scope made by :func:`fallback_scope`, wherever the response is closed.
+
+    Async values close on the loop that serves the request, sync ones in the thread
+    its sync view ran in (asgiref's thread for the request), as under our handler.
+    """
     from lifespan_container._runtime import get_runtime  # noqa: PLC0415
 
     if scope.closed or not scope.opened:
         scope.closed = True
         return
-    scope.closed = True  # now: a second closer of the same request closes nothing
     limit = cleanup_limit()
-    loop = asyncio.get_running_loop() if here() is not None else None
-    if loop is None and scope.all_sync:
+    if here() is not None:  # on the loop's own thread: AsyncClient, an async stream
+        rest = scope.close_now(scope.error, limit, call_sync)
+        if rest is not None:
+            task = asyncio.ensure_future(rest)
+            closes = get_runtime().request_closes
+            closes.add(task)
+            task.add_done_callback(closes.discard)
+        return
+    scope.closed = True  # now: a second closer of the same request closes nothing
+    serving = _serving_loop()
+    if serving is not None and serving.is_running():  # a worker thread of that loop
+        closing = scope.aclose(scope.error, limit, call_sync)
+        asyncio.run_coroutine_threadsafe(closing, serving).result()
+    elif scope.all_sync:
         scope.close_sync(scope.error)
-    elif loop is not None:  # closed on the loop's own thread: AsyncClient, async stream
-        task = loop.create_task(scope.aclose(scope.error, limit, call_sync))
-        closes = get_runtime().request_closes
-        closes.add(task)
-        task.add_done_callback(closes.discard)
     else:
         async_to_sync(scope.aclose)(scope.error, limit, call_sync)
+
+
+def close_failed(scope: RequestScope, error: BaseException) -> None:
+    """A view called without a handler raised: no response will close its scope."""
+    scope.fail(error)
+    close_fallback(scope)

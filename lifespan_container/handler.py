@@ -34,7 +34,7 @@ from django.core.handlers.asgi import ASGIHandler
 from lifespan_container._checks import refuse_foreign_views
 from lifespan_container._dispatch import dispatch
 from lifespan_container._redact import get_logger
-from lifespan_container._request_scope import bind, call_sync
+from lifespan_container._request_scope import ATTRIBUTE, bind, call_sync
 from lifespan_container._runtime import Runtime, get_runtime
 from lifespan_container._settings import lifespan_settings, request_cleanup_limit
 from lifespan_container.engine.protocol import Message, Receive, Scope, Send, serve_lifespan
@@ -117,26 +117,33 @@ class LifespanHandler(ASGIHandler):
             return
         request_scope = RequestScope(label=scope.get("path", ""))
         token = current.set(request_scope)
+        cancelled = False
         try:
             await super().handle(scope, receive, send)  # type: ignore[arg-type]
         except BaseException as error:
-            request_scope.fail(error)
-            # Django 5.2 leaves the body file open when a stream raises (6.0 closes it).
+            cancelled = isinstance(error, asyncio.CancelledError)  # the server gave up
+            if not cancelled and not request_scope.completed:  # a complete one closes well
+                request_scope.fail(error)
+            # Django 5.2 leaves the body file open when a stream raises or the request
+            # is cancelled (6.0 closes it).
             body_file = _body_file.get()
             if body_file is not None:
                 body_file.close()
             raise
         finally:
             current.reset(token)
-            if request_scope.opened:
-                if request_scope.error is None and request_scope.completed:  # the usual end
-                    rest = request_scope.close_now(None, request_cleanup_limit(), call_sync)
-                    if rest is not None:
-                        await rest
-                else:
-                    await _closing(request_scope, self.runtime)
-            else:
+            if not request_scope.opened:
                 request_scope.closed = True
+            elif cancelled:
+                await _closing_cancelled(request_scope, self.runtime)
+            elif request_scope.error is None and request_scope.completed:  # the usual end
+                rest = request_scope.close_now(None, request_cleanup_limit(), call_sync)
+                if rest is not None:
+                    await rest
+            else:
+                await request_scope.aclose(
+                    _failure(request_scope), request_cleanup_limit(), call_sync
+                )
 
     async def read_body(self, receive: Any) -> Any:
         """Django's ``read_body``; the file is remembered, to be closed if Django does not."""
@@ -152,8 +159,15 @@ class LifespanHandler(ASGIHandler):
         """
         request_scope = current.get()
         if request_scope is not None:
-            request_scope.worker = asyncio.current_task()
+            request_scope.worker = asyncio.current_task()  # the handler's own on 6.x
         return await super().run_get_response(request)
+
+    def process_exception_by_middleware(self, exception: Exception, request: Any) -> Any:
+        """Django's, noting the exception the view raised: it reaches the resources."""
+        request_scope = request.__dict__.get(ATTRIBUTE)
+        if request_scope is not None:
+            request_scope.fail(exception)
+        return super().process_exception_by_middleware(exception, request)
 
     def create_request(self, scope: Any, body_file: Any) -> Any:
         """Django's request, bound to the request's scope (for ``CurrentRequest()``)."""
@@ -182,7 +196,14 @@ class LifespanHandler(ASGIHandler):
         async def sending(message: Message) -> None:
             if message["type"] == "http.response.body" and not message.get("more_body"):
                 request_scope.completed = True  # the last chunk is on its way
-            await send(message)
+            try:
+                await send(message)
+            except OSError as error:  # ASGI 2.4: the client went away
+                if not request_scope.completed:
+                    aborted = RequestAborted("The client disconnected during the response.")
+                    aborted.__cause__ = error
+                    request_scope.fail(aborted)
+                raise
 
         try:
             await super().send_response(response, sending)  # type: ignore[arg-type]
@@ -259,37 +280,50 @@ class LifespanHandler(ASGIHandler):
         )
 
 
-def _closing(request_scope: RequestScope, runtime: Runtime) -> Awaitable[None]:
-    """What closes a request's resources, passed what the request ended with.
-
-    It never raises. A request cancelled by the server first cancels its view (on
-    Django 5.2, a task of its own that would go on using the resources) and waits
-    for it, then closes them: in a task of its own, so that a second cancellation
-    cannot cut the closes short, and that the lifespan's shutdown waits for.
-    """
+def _failure(request_scope: RequestScope) -> BaseException | None:
+    """What to throw into the request's resources: the failure, or ``RequestAborted``."""
     error = request_scope.error
-    limit = request_cleanup_limit()
-    if error is None:
-        if not request_scope.completed:
-            error = RequestAborted("The client disconnected before the response was complete.")
-        return request_scope.aclose(error, limit, call_sync)
-    if not isinstance(error, asyncio.CancelledError):
-        return request_scope.aclose(error, limit, call_sync)
-    aborted = RequestAborted("The request was cancelled (the client disconnected).")
-    aborted.__cause__ = error
-    task = asyncio.ensure_future(_after_the_view(request_scope, aborted, limit))
+    if request_scope.completed and (error is None or isinstance(error, asyncio.CancelledError)):
+        return None  # the whole response went out: what came after does not undo it
+    if error is None or isinstance(error, asyncio.CancelledError):
+        aborted = RequestAborted("The client disconnected before the response was complete.")
+        aborted.__cause__ = error
+        return aborted
+    return error
+
+
+def _closing_cancelled(request_scope: RequestScope, runtime: Runtime) -> Awaitable[None]:
+    """Close the resources of a request the server cancelled; never raises but that.
+
+    The view is cancelled first and waited for (on Django 5.2 it runs in a task of
+    its own that would go on using the resources). The closes run in a task of their
+    own, so that a second cancellation cannot cut them short, and that the lifespan's
+    shutdown waits for.
+    """
+    handler_task = asyncio.current_task()
+    worker = request_scope.worker
+    task = asyncio.ensure_future(
+        _after_the_view(
+            request_scope,
+            worker if worker is not handler_task else None,
+            request_cleanup_limit(),
+        )
+    )
     closes = runtime.request_closes
     closes.add(task)
     task.add_done_callback(closes.discard)
     return _shielded(task)
 
 
-async def _after_the_view(request_scope: RequestScope, error: Exception, limit: Limit) -> None:
-    worker = request_scope.worker
-    if worker is not None and worker is not asyncio.current_task() and not worker.done():
+async def _after_the_view(
+    request_scope: RequestScope, worker: asyncio.Task[Any] | None, limit: Limit
+) -> None:
+    if worker is not None and not worker.done():
         worker.cancel()
         await asyncio.wait({worker}, timeout=limit.seconds)  # a sync view cannot be
-    await request_scope.aclose(error, limit, call_sync)
+    if request_scope.error is None and not request_scope.completed:
+        request_scope.fail(asyncio.CancelledError())
+    await request_scope.aclose(_failure(request_scope), limit, call_sync)
 
 
 async def _shielded(task: asyncio.Future[None]) -> None:

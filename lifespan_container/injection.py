@@ -35,8 +35,10 @@ from lifespan_container._injected import REGISTRY, InjectedFunction
 from lifespan_container._markers import Marker
 from lifespan_container._request_scope import (
     Need,
+    close_failed,
     close_with,
     fallback_scope,
+    needs_now,
     note_failure,
     open_async,
     open_sync,
@@ -188,11 +190,9 @@ def _layer(inner: Callable[..., Any], spec: InjectedFunction, index: int) -> Cal
                 if value is _NEEDS_SCOPE:
                     scope = current.get()
                     if scope is None:  # not served by our handler: a scope of its own
-                        with fallback_scope(args, spec.where, needs) as own:
-                            response = await async_view(*args, **kwargs)
-                        close_with(response, own)
-                        return response
-                    opening = open_async(scope, needs)
+                        planned = needs_now(provider, needs)
+                        return await _own_scope_async(async_view, spec, planned, args, kwargs)
+                    opening = open_async(scope, needs_now(provider, needs))
                     if opening is not None:
                         await opening
                     value = scope.values.get(provider, _NEEDS_SCOPE)  # a request resource's
@@ -224,11 +224,9 @@ def _layer(inner: Callable[..., Any], spec: InjectedFunction, index: int) -> Cal
                 if value is _NEEDS_SCOPE:
                     scope = current.get()
                     if scope is None:  # not served by our handler: a scope of its own
-                        with fallback_scope(args, spec.where, needs) as own:
-                            response = sync_view(*args, **kwargs)
-                        close_with(response, own)
-                        return response
-                    open_sync(scope, needs)
+                        planned = needs_now(provider, needs)
+                        return _own_scope_sync(sync_view, spec, planned, args, kwargs)
+                    open_sync(scope, needs_now(provider, needs))
                     value = scope.values.get(provider, _NEEDS_SCOPE)  # a request resource's
                     if value is _NEEDS_SCOPE:  # overridden, or a provider using one
                         value = provider()
@@ -244,6 +242,42 @@ def _layer(inner: Callable[..., Any], spec: InjectedFunction, index: int) -> Cal
             raise
 
     return async_view if iscoroutinefunction(inner) else sync_view
+
+
+async def _own_scope_async(
+    view: Callable[..., Any],
+    spec: InjectedFunction,
+    needs: tuple[Need, ...],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Any:
+    """Call ``view`` in a scope of its own, closed with its response (or its failure)."""
+    with fallback_scope(args, spec.where, needs) as own:
+        try:
+            response = await view(*args, **kwargs)
+        except BaseException as error:
+            close_failed(own, error)
+            raise
+    close_with(response, own)
+    return response
+
+
+def _own_scope_sync(
+    view: Callable[..., Any],
+    spec: InjectedFunction,
+    needs: tuple[Need, ...],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Any:
+    """:func:`_own_scope_async` for a sync view."""
+    with fallback_scope(args, spec.where, needs) as own:
+        try:
+            response = view(*args, **kwargs)
+        except BaseException as error:
+            close_failed(own, error)
+            raise
+    close_with(response, own)
+    return response
 
 
 class _Loader:

@@ -33,7 +33,7 @@ from __future__ import annotations
 import inspect
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import sync_to_async
 from dependency_injector import providers, resources
 from django.http import HttpRequest
 
@@ -208,6 +208,10 @@ class request_scope:  # noqa: N801 (used like contextlib's functions)
             raise RequestScopeError(msg)
         self._token = current.set(self._scope)
 
+    def _reset(self) -> None:
+        token, self._token = self._token, None
+        current.reset(token)
+
     async def __aenter__(self) -> None:
         self._enter()
 
@@ -217,10 +221,16 @@ class request_scope:  # noqa: N801 (used like contextlib's functions)
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        current.reset(self._token)
-        await self._scope.aclose(error, *_closing())
+        try:
+            self._reset()
+        finally:
+            await self._scope.aclose(error, *_closing())
 
     def __enter__(self) -> None:
+        self._scope.async_refused = (
+            "the sync `with request_scope():` opens sync values only; use "
+            "`async with request_scope():` in async code."
+        )
         self._enter()
 
     def __exit__(
@@ -229,11 +239,10 @@ class request_scope:  # noqa: N801 (used like contextlib's functions)
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        current.reset(self._token)
-        if self._scope.all_sync:
+        try:
+            self._reset()
+        finally:
             self._scope.close_sync(error)
-        else:
-            async_to_sync(self._scope.aclose)(error, *_closing())
 
 
 def _closing() -> tuple[Limit, CallSync]:

@@ -112,6 +112,24 @@ async def plain(record: Record) -> AsyncIterator[Value]:
         record.events.append(("close", "plain"))
 
 
+async def waits_to_open(record: Record) -> AsyncIterator[Value]:
+    """Waits once before its value is ready (as a pool checkout does)."""
+    record.events.append(("open", "waits_to_open"))
+    await asyncio.sleep(0)  # a suspension point, not a delay
+    value = Value("waits_to_open", "")
+    try:
+        yield value
+    finally:
+        record.events.append(("close", "waits_to_open"))
+
+
+class Auditor:
+    """A request-scoped Factory's product that needs only the request."""
+
+    def __init__(self, request: HttpRequest) -> None:
+        self.path = request.path
+
+
 async def hangs(record: Record) -> AsyncIterator[str]:
     record.events.append(("open", "hangs"))
     try:
@@ -140,6 +158,9 @@ class ScopedContainer(containers.DeclarativeContainer):
     sync = RequestResource(sync_resource, record=record)
     pair = providers.Factory(tuple, providers.List(inner, outer))
     plain = RequestResource(plain, record=record)
+    waits_to_open = RequestResource(waits_to_open, record=record)
+    auditor = providers.Factory(Auditor, request=request)
+    repo = providers.Factory(tuple, providers.List(outer))
     hangs = RequestResource(hangs, record=record)
     breaks = RequestResource(breaks, record=record, outer=outer)
 
@@ -220,6 +241,40 @@ def make_views() -> list[Any]:
     async def file(request: HttpRequest, outer: Value = Provide[ScopedContainer.outer]) -> Any:
         return FileResponse(io.BytesIO(b"x" * 100_000), filename="data.bin")
 
+    async def one_value_for_two_tasks(request: HttpRequest) -> Any:
+        @inject
+        async def first(value: Value = Provide[ScopedContainer.waits_to_open]) -> Value:
+            return value
+
+        @inject
+        async def second(value: Value = Provide[ScopedContainer.waits_to_open]) -> Value:
+            return value
+
+        one, two = await asyncio.gather(first(), second())
+        return JsonResponse({"same": one is two})
+
+    async def catches(request: HttpRequest) -> Any:
+        @inject
+        async def lookup(
+            request: HttpRequest, outer: Value = Provide[ScopedContainer.outer]
+        ) -> str:
+            msg = "not there"
+            raise KeyError(msg)
+
+        try:
+            await lookup(request)
+        except KeyError:
+            return HttpResponse("handled")
+        return HttpResponse("unreachable")  # pragma: no cover
+
+    @inject
+    def audits(request: HttpRequest, auditor: Auditor = Provide[ScopedContainer.auditor]) -> Any:
+        return HttpResponse(auditor.path)
+
+    @inject
+    async def uses_repo(request: HttpRequest, repo: Any = Provide[ScopedContainer.repo]) -> Any:
+        return HttpResponse(repr(repo))
+
     @inject
     def sync_fails(request: HttpRequest, value: Value = Provide[ScopedContainer.sync]) -> Any:
         msg = "the sync view failed"
@@ -293,6 +348,10 @@ def make_views() -> list[Any]:
         stream_sync_iterator,
         fails_after_the_view,
         file,
+        one_value_for_two_tasks,
+        catches,
+        audits,
+        uses_repo,
         sync_view,
         sync_fails,
         sync_stream,

@@ -113,6 +113,10 @@ _REQUEST_MESSAGES: Final = {
         logging.ERROR,
         "Request-scoped resource %r failed to close for %s after %.2f ms.",
     ),
+    ("start", "cancelled"): (
+        logging.WARNING,
+        "Opening request-scoped resource %r for %s was cancelled after %.2f ms.",
+    ),
     ("stop", "cancelled"): (
         logging.ERROR,
         (

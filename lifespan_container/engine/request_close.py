@@ -36,10 +36,13 @@ resource per request."""
 class Closes:
     """The closing of the values of the request named ``label``."""
 
-    __slots__ = ("label",)
+    __slots__ = ("label", "raised")
 
     def __init__(self, label: str) -> None:
         self.label = label
+        self.raised: BaseException | None = None
+        """A cancellation (or ``KeyboardInterrupt``...) met while closing: the older
+        values are still closed, passed it, and it is raised at the end."""
 
     def now(
         self,
@@ -82,9 +85,11 @@ class Closes:
                 entry, error, timeout, step=step, pending=pending, started=started
             )
             return self._close_from(opened[:index], waiting, timeout, call_sync)
-        if not index:
-            return None
-        return self._close_all(opened[:index], error, timeout, call_sync)
+        if index:
+            return self._close_all(opened[:index], error, timeout, call_sync)
+        if self.raised is not None:
+            raise self.raised
+        return None
 
     async def _close_from(
         self,
@@ -108,14 +113,20 @@ class Closes:
         while index:
             index -= 1
             entry = opened[index]
-            if entry[2]:
-                error = await self.close_async(entry, error, timeout)
-                continue
-            batch = [entry]
-            while index and not opened[index - 1][2]:
-                index -= 1
-                batch.append(opened[index])
-            error = await self._close_sync_batch(batch, error, timeout, call_sync)
+            try:
+                if entry[2]:
+                    error = await self.close_async(entry, error, timeout)
+                    continue
+                batch = [entry]
+                while index and not opened[index - 1][2]:
+                    index -= 1
+                    batch.append(opened[index])
+                error = await self._close_sync_batch(batch, error, timeout, call_sync)
+            except BaseException as exc:  # noqa: BLE001 (the older ones still close)
+                self.raised = self.raised or exc
+                error = exc
+        if self.raised is not None:
+            raise self.raised
 
     def in_this_thread(self, opened: list[Opened], error: BaseException | None) -> None:
         """Close every opened value in this thread, newest first; never raises."""
@@ -191,8 +202,8 @@ class Closes:
         """The close raised ``exc``: finished, re-raised what it was given, or failed."""
         if isinstance(exc, StopAsyncIteration) or exc is error:
             return self._closed(entry, error, started)
-        if not isinstance(exc, Exception):
-            raise exc  # the request itself is cancelled, or the process exits
+        if not isinstance(exc, Exception):  # the request is cancelled, the process exits
+            self.raised = self.raised or exc  # raised once the older ones closed too
         report_request(entry[0], "stop", "failed", started, self.label, error=exc)
         return exc
 

@@ -18,18 +18,27 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import operator
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from contextvars import ContextVar
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
-from lifespan_container.engine.drive import did_not_yield, drive_kind, enter_sync, open_value
+from lifespan_container.engine.drive import (
+    Resume,
+    did_not_yield,
+    drive_kind,
+    enter_sync,
+    open_value,
+)
 from lifespan_container.engine.events import logger, report_request
 from lifespan_container.engine.limits import Limit
 from lifespan_container.engine.request_close import CallSync, Closes, Opened
 from lifespan_container.exceptions import RequestScopeError
 
 __all__ = ["CallSync", "Opened", "RequestScope", "current", "drive_kind"]
+
+T = TypeVar("T")
 
 current: Final[ContextVar[RequestScope | None]] = ContextVar(
     "lifespan_container_request_scope", default=None
@@ -49,8 +58,10 @@ class RequestScope:
         "closed",
         "completed",
         "error",
+        "failures_from_calls",
         "label",
         "opened",
+        "opening",
         "request",
         "values",
         "worker",
@@ -69,6 +80,11 @@ class RequestScope:
         self.closed = False
         self.async_refused = ""
         """Why async values cannot be opened in this scope, if they cannot."""
+        self.opening: dict[object, asyncio.Future[object]] | None = None
+        """The values being opened, for another task of the request that asks too."""
+        self.failures_from_calls = False
+        """Whether what leaves an ``@inject`` function called with the request is the
+        request's failure (no handler tells the view's own exceptions apart)."""
         self.worker: asyncio.Task[Any] | None = None
         """The task running the request's view, when it is not the one that closes the
         scope: a request cancelled from outside waits for it before closing."""
@@ -96,12 +112,20 @@ class RequestScope:
         raise RequestScopeError(msg)
 
     async def open_generator(self, key: object, name: str, generator: Any) -> object:
-        """:meth:`open` for an async generator, nearly every request resource: inlined."""
-        if self.async_refused or self.closed:
+        """:meth:`open` for an async generator, nearly every request resource.
+
+        Its first step runs at once: a generator that yields without waiting costs no
+        more. One that waits is registered, so that another task of the same request
+        asking for it meanwhile gets the same value.
+        """
+        if self.async_refused or self.closed or self.opening:
             return await self.open(key, name, generator)
         started = time.perf_counter()
+        step = generator.__anext__()
         try:
-            value = await generator.__anext__()
+            pending = step.send(None)
+        except StopIteration as stop:  # yielded without waiting
+            value = stop.value
         except StopAsyncIteration:
             failure = did_not_yield(generator)
             report_request(name, "start", "failed", started, self.label, error=failure)
@@ -109,6 +133,8 @@ class RequestScope:
         except BaseException as exc:
             report_request(name, "start", "failed", started, self.label, error=exc)
             raise
+        else:
+            value = await self._opening(key, name, Resume(step, pending), started)
         if self._ended():  # the request ended while it opened: closed at once
             await Closes(self.label).close_async((name, generator, True), None, _LATE)
             raise _ended(self.label, name)
@@ -118,23 +144,77 @@ class RequestScope:
             report_request(name, "start", "ok", started, self.label)
         return value
 
+    async def _opening(
+        self,
+        key: object,
+        name: str,
+        opening: Awaitable[T],
+        started: float,
+        value_of: Callable[[T], object] = lambda result: result,
+    ) -> T:
+        """Await ``opening``, registered as the open of ``key`` under way.
+
+        Another task asking for ``key`` meanwhile gets ``value_of`` its result.
+        """
+        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(_retrieve)
+        if self.opening is None:
+            self.opening = {}
+        self.opening[key] = future
+        try:
+            result = await opening
+        except StopAsyncIteration:
+            failure = did_not_yield(opening)
+            report_request(name, "start", "failed", started, self.label, error=failure)
+            future.set_exception(failure)
+            raise failure from None
+        except asyncio.CancelledError:
+            future.cancel()
+            report_request(name, "start", "cancelled", started, self.label)
+            raise
+        except BaseException as exc:
+            future.set_exception(exc)
+            report_request(name, "start", "failed", started, self.label, error=exc)
+            raise
+        finally:
+            del self.opening[key]
+            if not self.opening:
+                self.opening = None
+        future.set_result(value_of(result))
+        return result
+
+    async def _opened_elsewhere(self, key: object) -> object | None:
+        """The value of ``key`` once another task of the request opened it, if it is."""
+        if key in self.values:
+            return self.values[key]
+        future = self.opening.get(key) if self.opening else None
+        if future is None:
+            return _NOT_OPENING
+        return await asyncio.shield(future)
+
     def _ended(self) -> bool:
         """Whether the scope was closed (read again after an ``await``)."""
         return self.closed
 
     async def open(self, key: object, name: str, initial: object) -> object:
-        """Open what ``key``'s initializer returned (on this loop) and remember it."""
+        """Open what ``key``'s initializer returned (on this loop) and remember it.
+
+        If another task of the request is opening ``key``, its value is awaited and
+        ``initial`` is dropped unopened.
+        """
+        elsewhere = await self._opened_elsewhere(key)
+        if elsewhere is not _NOT_OPENING:
+            _drop(initial)
+            return elsewhere
         started = time.perf_counter()
         if self.async_refused and drive_kind(initial) == "async":
             if inspect.iscoroutine(initial):
                 initial.close()
             msg = f"The request-scoped resource {name!r} is async: {self.async_refused}"
             raise RequestScopeError(msg)
-        try:
-            value, closer, is_async = await open_value(initial)
-        except BaseException as exc:
-            report_request(name, "start", "failed", started, self.label, error=exc)
-            raise
+        value, closer, is_async = await self._opening(
+            key, name, open_value(initial), started, value_of=operator.itemgetter(0)
+        )
         if self.closed:  # opened by work that outlived its request: closed at once
             late = (name, closer, is_async)
             if is_async:
@@ -222,6 +302,20 @@ class RequestScope:
         opened, self.opened = self.opened, []
         self.values.clear()
         Closes(self.label).in_this_thread(opened, error)
+
+
+_NOT_OPENING: Final = object()
+
+
+def _drop(initial: object) -> None:
+    """Drop an initializer's result that is not opened (a coroutine must be closed)."""
+    if inspect.iscoroutine(initial):
+        initial.close()
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()  # waited for or not, an error is not "never retrieved"
 
 
 _LATE: Final = Limit(1.0, "closing a value opened after its request ended (1 s)")

@@ -242,7 +242,10 @@ async def test_a_hung_async_close_is_cancelled_at_the_limit(
 
 
 async def test_the_request_being_cancelled_is_not_taken_for_the_limit() -> None:
+    """A cancel during a close is the request's: the older values still close, passed
+    it, and it is raised at the end."""
     started = asyncio.Event()
+    seen: Seen = []
 
     async def hangs() -> AsyncIterator[str]:
         try:
@@ -252,12 +255,16 @@ async def test_the_request_being_cancelled_is_not_taken_for_the_limit() -> None:
             await asyncio.Event().wait()  # never set
 
     scope = RequestScope()
-    await scope.open("hangs", "hangs", hangs())
+    await scope.open_generator("older", "older", agen(seen, "older"))
+    await scope.open_generator("hangs", "hangs", hangs())
     closing = asyncio.ensure_future(scope.aclose(None, LIMIT, inline))
     await started.wait()
     closing.cancel()
     with pytest.raises(asyncio.CancelledError):
         await closing
+    [(name, saw)] = seen
+    assert name == "older"
+    assert isinstance(saw, asyncio.CancelledError)
 
 
 async def test_a_hung_sync_close_is_given_up_at_the_limit_and_finishes_later(

@@ -10,17 +10,19 @@ import asyncio
 import gc
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 from django.core.exceptions import RequestAborted
 
+from lifespan_container import RequestResource
 from lifespan_container.handler import LifespanHandler
 from lifespan_container.runtime import Runtime
 from lifespan_container.testing import lifespan_client, override, use_container
-from tests.clock import LoopClock, until
+from tests.clock import LoopClock
 from tests.conftest import Registry
+from tests.lifespan_driver import WAIT
 from tests.request_scope_app import Record, ScopedContainer, Value, make_container, make_views
 
 pytestmark = pytest.mark.asyncio
@@ -175,16 +177,73 @@ async def test_a_disconnect_while_the_view_runs_closes_with_request_aborted(
 
 
 async def test_a_server_that_cancels_the_request_gets_it_closed(
-    runtime: Runtime, record: Record
+    runtime: Runtime, record: Record, settings: Any
 ) -> None:
+    # A cleanup limit no sibling could reach: a close that waited for it would stall.
+    settings.LIFESPAN_CONTAINER = {**settings.LIFESPAN_CONTAINER, "REQUEST_CLEANUP_TIMEOUT": 3600}
     exchange = Exchange(LifespanHandler(runtime), "/waits/")
     task = exchange.run()
     await record.waiting.wait()
     task.cancel()
+    async with asyncio.timeout(WAIT):
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert record.names() == ["open outer", "close outer"]  # closed before it returned
+    assert isinstance(record.errors["outer"], RequestAborted)
+
+
+async def test_a_cancel_after_the_whole_response_was_sent_closes_normally(
+    runtime: Runtime, record: Record
+) -> None:
+    """The client got its complete response: nothing after that rolls it back."""
+    exchange = Exchange(LifespanHandler(runtime), "/nested/")
+    task = exchange.run()
+    await exchange.disconnect.wait()  # set with the last body message
+    task.cancel()  # lands in Django's closing of the response, after the last chunk
     with pytest.raises(asyncio.CancelledError):
         await task
-    await until(lambda: "close outer" in record.names(), "the request's resources closed")
-    assert isinstance(record.errors["outer"], RequestAborted)
+    assert record.names() == CLOSED_NORMALLY
+    assert record.errors == {"inner": None, "outer": None}
+
+
+async def test_two_tasks_of_one_request_get_one_value(runtime: Runtime, record: Record) -> None:
+    """A value still opening is awaited by the other task, never opened twice."""
+    async with lifespan_client(LifespanHandler(runtime)) as client:
+        response = await client.get("/one_value_for_two_tasks/")
+    assert response.json() == {"same": True}
+    assert record.names() == ["open waits_to_open", "close waits_to_open"]
+
+
+async def test_an_exception_the_view_handles_is_no_failure(
+    runtime: Runtime, record: Record
+) -> None:
+    async with lifespan_client(LifespanHandler(runtime)) as client:
+        response = await client.get("/catches/")
+    assert response.text == "handled"
+    assert record.errors == {"outer": None}
+
+
+async def test_overriding_a_consumer_opens_nothing_real(runtime: Runtime, record: Record) -> None:
+    with override("repo", ("fake",)):
+        async with lifespan_client(LifespanHandler(runtime)) as client:
+            response = await client.get("/uses_repo/")
+    assert response.text == "('fake',)"
+    assert record.names() == []
+
+
+async def test_a_request_resource_can_be_overridden_by_another(
+    runtime: Runtime, record: Record
+) -> None:
+    async def fake_outer() -> AsyncIterator[Value]:
+        record.events.append(("open", "fake"))
+        yield Value("fake", "/fake-generator/")
+        record.events.append(("close", "fake"))
+
+    with override("outer", RequestResource(fake_outer)):
+        async with lifespan_client(LifespanHandler(runtime)) as client:
+            response = await client.get("/fails_after_the_view/")
+    assert response.text == "fine"
+    assert record.names() == ["open fake", "close fake"]
 
 
 async def test_the_disconnect_every_server_reports_after_the_last_chunk_is_no_failure(

@@ -297,3 +297,46 @@ def test_run_opens_request_scoped_resources_in_a_scope_of_its_own(
     assert was_open
     assert not is_open(value)
     assert record.names() == ["open plain", "close plain"]
+
+
+@pytest.mark.asyncio
+async def test_the_async_client_closes_a_sync_resource_in_the_views_thread(
+    runtime: Runtime, record: Record
+) -> None:
+    response = await AsyncClient().get("/sync_view/")
+    opened_in, closed_in = record.threads["sync"]
+    assert opened_in == closed_in == response.json()["thread"]
+    assert record.names() == ["open sync", "close sync"]
+
+
+def test_a_view_called_directly_that_raises_closes_its_scope_with_the_error(
+    runtime: Runtime, record: Record, rf: Any
+) -> None:
+    from tests.request_scope_app import urlpatterns  # noqa: PLC0415
+
+    view = next(p.callback for p in urlpatterns if str(p.pattern) == "sync_fails/")
+    with pytest.raises(ValueError, match="the sync view failed"):
+        view(rf.get("/sync_fails/"))
+    assert record.names() == ["open sync", "close sync"]
+    assert isinstance(record.errors["sync"], ValueError)
+
+
+@pytest.mark.asyncio
+async def test_the_sync_request_scope_refuses_async_resources(
+    runtime: Runtime, record: Record, registry: Registry
+) -> None:
+    @inject
+    async def service(value: Value = Provide[ScopedContainer.plain]) -> Value:
+        return value
+
+    with request_scope(), pytest.raises(RequestScopeError, match="sync values only"):
+        await service()
+    assert record.names() == []
+
+
+def test_a_factory_that_needs_only_the_request_works_under_the_sync_client(
+    runtime: Runtime,
+) -> None:
+    response = Client().get("/audits/")
+    assert response.status_code == 200
+    assert response.content == b"/audits/"
