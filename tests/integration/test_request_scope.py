@@ -371,3 +371,24 @@ class TestTheLifespanOverridesFixture:
         response = await asgi_client.get("/nested/")
         assert response.json()["path"] == "/from-lifespan-overrides/"
         assert record.names() == ["open inner", "close inner"]
+
+
+async def test_a_send_that_fails_as_asgi_2_4_says_is_a_disconnect(
+    runtime: Runtime, record: Record
+) -> None:
+    """ASGI 2.4 servers raise ``OSError`` from ``send`` once the client is gone."""
+    exchange = Exchange(LifespanHandler(runtime), "/stream/")
+    sent = exchange.send
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body" and message.get("body"):
+            msg = "the client went away"
+            raise OSError(msg)
+        await sent(message)
+
+    exchange.send = send  # type: ignore[method-assign]
+    with pytest.raises(OSError, match="the client went away"):
+        await exchange.run()
+    assert isinstance(record.errors["outer"], RequestAborted)
+    record.errors.clear()  # its traceback holds Django's frames, and the body file
+    gc.collect()
