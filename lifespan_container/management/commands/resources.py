@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from dependency_injector import providers
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -178,25 +178,24 @@ def describe(container: containers.Container, lifecycle: ResourceLifecycle) -> d
         for name in lifecycle.names
     ]
     others = [
-        {
-            "name": name,
-            "kind": type(provider).__name__,
-            "depends_on": sorted(_dependencies(provider, names)),
-        }
+        (
+            isinstance(provider, RequestResource | CurrentRequest),
+            {
+                "name": name,
+                "kind": type(provider).__name__,
+                "depends_on": sorted(_dependencies(provider, names)),
+            },
+        )
         for provider, name in names.items()
         if not isinstance(provider, providers.Resource | providers.Container)
     ]
-
     parent = container_class(container)
     return {
         "container": f"{parent.__module__}.{parent.__qualname__}",
         "resources": resources,
-        "request_scoped": [other for other in others if other["kind"] in _SCOPED_KINDS],
-        "providers": [other for other in others if other["kind"] not in _SCOPED_KINDS],
+        "request_scoped": [entry for scoped, entry in others if scoped],
+        "providers": [entry for scoped, entry in others if not scoped],
     }
-
-
-_SCOPED_KINDS: Final = frozenset({RequestResource.__name__, CurrentRequest.__name__})
 
 
 def _planned(
