@@ -12,7 +12,7 @@ committed when the block ends, rolled back when an exception ends it.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any, Protocol
 
 STATIONS = [("BGO", "Bergen", 60.39), ("OSL", "Oslo", 59.91), ("TOS", "Tromsø", 69.65)]
@@ -37,8 +37,8 @@ class Connection(Protocol):
 
     async def fetch(self, query: str, *args: Any) -> Sequence[tuple[Any, ...]]: ...
 
-    def stream(self, query: str, *args: Any) -> AsyncIterator[tuple[Any, ...]]:
-        """The rows as they are read, not all at once (async-iterate it)."""
+    def stream(self, query: str, *args: Any) -> AsyncGenerator[tuple[Any, ...]]:
+        """The rows as they are read, not all at once (async-iterate it, then aclose it)."""
         ...
 
 
@@ -69,7 +69,7 @@ class PostgresConnection:
         cursor = await self.raw.execute(query.replace("?", "%s"), args)
         return list(await cursor.fetchall())
 
-    async def stream(self, query: str, *args: Any) -> AsyncIterator[tuple[Any, ...]]:
+    async def stream(self, query: str, *args: Any) -> AsyncGenerator[tuple[Any, ...]]:
         # A server-side cursor: PostgreSQL sends the rows in batches as they are read.
         async with self.raw.cursor(name="weather_demo_stream") as cursor:
             await cursor.execute(query.replace("?", "%s"), args)
@@ -131,7 +131,7 @@ class SQLiteConnection:
         async with self.raw.execute(query, args) as cursor:
             return list(await cursor.fetchall())
 
-    async def stream(self, query: str, *args: Any) -> AsyncIterator[tuple[Any, ...]]:
+    async def stream(self, query: str, *args: Any) -> AsyncGenerator[tuple[Any, ...]]:
         async with self.raw.execute(query, args) as cursor:
             async for row in cursor:  # fetched 64 rows at a time
                 yield row

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 from collections.abc import AsyncIterator
@@ -197,12 +198,15 @@ async def visits_csv(
 
     async def lines() -> AsyncIterator[str]:
         yield writer.writerow(["station", "visitor", "visited_at"])
-        rows = conn.stream(
+        query = (
             "SELECT station, visitor, visited_at FROM station_visits "
             "ORDER BY visited_at, station, visitor"
         )
-        async for row in rows:
-            yield writer.writerow(row)
+        # aclosing: a client that leaves mid-stream closes the cursor now, before
+        # the connection's transaction ends, not whenever the garbage collector runs.
+        async with contextlib.aclosing(conn.stream(query)) as rows:
+            async for row in rows:
+                yield writer.writerow(row)
 
     return StreamingHttpResponse(
         lines(),
