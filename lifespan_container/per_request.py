@@ -203,7 +203,7 @@ class request_scope:  # noqa: N801 (used like contextlib's functions)
         self._token: Any = None
 
     def _enter(self) -> None:
-        if self._token is not None:
+        if self._token is not None or self._scope.closed:
             msg = "A request_scope() can be entered once."
             raise RequestScopeError(msg)
         self._token = current.set(self._scope)

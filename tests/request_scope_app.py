@@ -24,6 +24,9 @@ from django.http import (
     StreamingHttpResponse,
 )
 from django.urls import path
+from rest_framework.decorators import api_view
+from rest_framework.request import Request
+from rest_framework.response import Response
 
 from lifespan_container import CurrentRequest, Provide, RequestResource, inject
 
@@ -150,6 +153,14 @@ async def breaks(record: Record, outer: Value) -> AsyncIterator[str]:
     raise RuntimeError(msg)
 
 
+def sync_child(record: Record, parent: Value) -> Iterator[Value]:
+    record.events.append(("open", "sync_child"))
+    try:
+        yield Value("sync_child", "", parent)
+    finally:
+        record.events.append(("close", "sync_child"))
+
+
 class ScopedContainer(containers.DeclarativeContainer):
     record = providers.Dependency(instance_of=Record)
     request = CurrentRequest()
@@ -159,6 +170,7 @@ class ScopedContainer(containers.DeclarativeContainer):
     pair = providers.Factory(tuple, providers.List(inner, outer))
     plain = RequestResource(plain, record=record)
     waits_to_open = RequestResource(waits_to_open, record=record)
+    sync_child = RequestResource(sync_child, record=record, parent=sync)
     auditor = providers.Factory(Auditor, request=request)
     repo = providers.Factory(tuple, providers.List(outer))
     hangs = RequestResource(hangs, record=record)
@@ -276,6 +288,23 @@ def make_views() -> list[Any]:
         return HttpResponse(repr(repo))
 
     @inject
+    async def async_view_sync_resource(
+        request: HttpRequest, value: Value = Provide[ScopedContainer.sync]
+    ) -> Any:
+        return JsonResponse({"loop_thread": threading.get_ident(), "open": value.open})
+
+    @inject
+    def sync_nested(
+        request: HttpRequest, child: Value = Provide[ScopedContainer.sync_child]
+    ) -> Any:
+        return HttpResponse(child.parts[0].name)
+
+    @api_view(["GET"])
+    @inject
+    def drf_view(request: Request, value: Value = Provide[ScopedContainer.sync]) -> Any:
+        return Response({"open": value.open})
+
+    @inject
     def sync_fails(request: HttpRequest, value: Value = Provide[ScopedContainer.sync]) -> Any:
         msg = "the sync view failed"
         raise ValueError(msg)
@@ -349,6 +378,8 @@ def make_views() -> list[Any]:
         fails_after_the_view,
         file,
         one_value_for_two_tasks,
+        async_view_sync_resource,
+        sync_nested,
         catches,
         audits,
         uses_repo,
@@ -363,4 +394,5 @@ def make_views() -> list[Any]:
         failing_cleanup,
     ]
     urlpatterns[:] = [path(f"{view.__name__}/", view) for view in views]  # type: ignore[call-overload]
+    urlpatterns.append(path("drf_view/", drf_view))
     return views

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -382,3 +383,221 @@ async def test_closes_that_do_not_wait_are_done_before_close_now_returns() -> No
     await scope.open_generator("b", "second", agen(seen, "second"))
     assert scope.close_now(None, LIMIT, inline) is None
     assert seen == [("second", None), ("first", None)]
+
+
+async def test_a_value_not_opened_in_this_request_is_named() -> None:
+    with pytest.raises(RequestScopeError, match="'conn' is not open in this request"):
+        RequestScope().value("key", "conn")
+
+
+async def test_open_generator_reports_a_generator_that_never_yields_or_raises(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def empty() -> AsyncIterator[str]:
+        return
+        yield  # pragma: no cover
+
+    async def broken() -> AsyncIterator[str]:
+        msg = "no connection"
+        raise OSError(msg)
+        yield  # type: ignore[unreachable]  # pragma: no cover
+
+    scope = RequestScope(label="/open/")
+    with caplog.at_level(logging.ERROR, "lifespan_container.resources"):
+        with pytest.raises(RequestScopeError, match="did not yield a value"):
+            await scope.open_generator("a", "empty", empty())
+        with pytest.raises(OSError, match="no connection"):
+            await scope.open_generator("b", "broken", broken())
+    assert [r.getMessage().split(" failed")[0] for r in caplog.records] == [
+        "Request-scoped resource 'empty'",
+        "Request-scoped resource 'broken'",
+    ]
+    assert scope.opened == []
+
+
+def _opening(scope: RequestScope) -> bool:
+    return bool(scope.opening)
+
+
+async def test_an_open_that_waits_is_shared_and_its_failures_reach_every_asker() -> None:
+    gate = asyncio.Event()
+    seen: Seen = []
+
+    async def waits(outcome: str) -> AsyncIterator[str]:
+        await gate.wait()
+        if outcome == "raise":
+            msg = "checkout failed"
+            raise ConnectionError(msg)
+        if outcome == "return":
+            return
+        try:
+            yield "value"
+        finally:
+            seen.append(("waits", None))
+
+    for outcome, expected in (
+        ("yield", None),
+        ("raise", ConnectionError),
+        ("return", RequestScopeError),
+    ):
+        gate.clear()
+        scope = RequestScope()
+        first = asyncio.ensure_future(scope.open_generator("key", "conn", waits(outcome)))
+        await until(functools.partial(_opening, scope), "the first open is under way")
+        second = asyncio.ensure_future(scope.open("key", "conn", waits("yield")))
+        gate.set()
+        results: list[object] = list(await asyncio.gather(first, second, return_exceptions=True))
+        if expected is None:
+            assert results == ["value", "value"]
+            assert len(scope.opened) == 1  # opened once, for both
+            await scope.aclose(None, LIMIT, inline)
+        else:
+            assert all(isinstance(result, expected) for result in results), results
+            assert scope.opened == []
+        assert scope.opening is None
+    assert seen == [("waits", None)]
+
+
+async def test_an_open_that_waits_can_be_cancelled(caplog: pytest.LogCaptureFixture) -> None:
+    async def waits() -> AsyncIterator[str]:
+        await asyncio.Event().wait()  # never set
+        yield "never"  # pragma: no cover
+
+    scope = RequestScope(label="/cancelled/")
+    opening = asyncio.ensure_future(scope.open_generator("key", "conn", waits()))
+    await until(lambda: bool(scope.opening), "the open is under way")
+    with caplog.at_level(logging.WARNING, "lifespan_container.resources"):
+        opening.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await opening
+    assert "Opening request-scoped resource 'conn' for /cancelled/ was cancelled" in (
+        caplog.records[0].getMessage()
+    )
+    assert scope.opening is None
+
+
+async def test_a_value_opened_while_the_request_ended_is_closed_at_once() -> None:
+    gate = asyncio.Event()
+    seen: Seen = []
+
+    async def waits() -> AsyncIterator[str]:
+        await gate.wait()
+        try:
+            yield "late"
+        finally:
+            seen.append(("late", None))
+
+    scope = RequestScope(label="/raced/")
+    opening = asyncio.ensure_future(scope.open_generator("key", "late", waits()))
+    await until(lambda: bool(scope.opening), "the open is under way")
+    await scope.aclose(None, LIMIT, inline)
+    gate.set()
+    with pytest.raises(RequestScopeError, match=r"request \(/raced/\) ended while 'late'"):
+        await opening
+    assert seen == [("late", None)]
+
+
+async def test_the_general_open_drops_what_another_task_already_opened() -> None:
+    scope = RequestScope()
+    value = await scope.open_generator("key", "conn", agen([], "conn"))
+
+    async def coroutine() -> str:
+        return "other"  # pragma: no cover (closed unawaited)
+
+    assert await scope.open("key", "conn", coroutine()) == value
+    assert len(scope.opened) == 1
+    await scope.aclose(None, LIMIT, inline)
+
+
+async def test_the_general_open_reports_a_failure_and_refuses_async_values_with_a_reason(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Broken:
+        async def __aenter__(self) -> str:
+            msg = "cannot enter"
+            raise LookupError(msg)
+
+        async def __aexit__(self, *exc: object) -> None: ...  # pragma: no cover
+
+    async def coroutine() -> str:
+        return "never"  # pragma: no cover
+
+    scope = RequestScope(label="/general/")
+    with (
+        caplog.at_level(logging.ERROR, "lifespan_container.resources"),
+        pytest.raises(LookupError, match="cannot enter"),
+    ):
+        await scope.open("a", "broken", Broken())
+    assert "'broken' failed to open for /general/" in caplog.records[0].getMessage()
+    scope.async_refused = "REASON."
+    with pytest.raises(RequestScopeError, match="REASON"):
+        await scope.open("b", "coroutine", coroutine())
+
+
+async def test_a_sync_value_opened_after_the_request_ended_is_closed_at_once() -> None:
+    seen: Seen = []
+    scope = RequestScope(label="/gone/")
+    await scope.aclose(None, LIMIT, inline)
+    with pytest.raises(RequestScopeError, match="ended while 'manager'"):
+        await scope.open("key", "manager", SyncManager(seen, "manager"))
+    assert seen == [("manager", None)]
+
+
+async def test_a_close_that_waits_then_yields_again_or_fails_is_reported(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def waits_then_yields() -> AsyncIterator[str]:
+        yield "one"
+        await asyncio.sleep(0)  # a suspension point, not a delay
+        yield "two"
+
+    class ExitFails:
+        async def __aenter__(self) -> str:
+            return "manager"
+
+        async def __aexit__(self, *exc: object) -> None:
+            await asyncio.sleep(0)  # a suspension point, not a delay
+            msg = "exit failed"
+            raise RuntimeError(msg)
+
+    scope = RequestScope(label="/close/")
+    await scope.open("a", "manager", ExitFails())
+    await scope.open_generator("b", "twice", waits_then_yields())
+    with caplog.at_level(logging.ERROR, "lifespan_container.resources"):
+        await scope.aclose(None, LIMIT, inline)
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages[0].startswith("Request-scoped resource 'twice' failed to close for /close/")
+    assert messages[1].startswith("Request-scoped resource 'manager' failed to close for /close/")
+    assert "yielded more than once" in str(caplog.records[0].exc_info[1])  # type: ignore[index]
+
+
+async def test_sync_closes_in_this_thread_report_failures_and_pass_them_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    seen: Seen = []
+
+    def breaks() -> Iterator[str]:
+        yield "breaks"
+        msg = "rollback failed"
+        raise RuntimeError(msg)
+
+    def twice() -> Iterator[str]:
+        yield "one"
+        yield "two"
+
+    scope = RequestScope(label="/sync/")
+    scope.open_sync("a", "first", gen(seen, "first"))
+    scope.open_sync("b", "breaks", breaks())
+    scope.open_sync("c", "plain", object())  # a value with nothing to close
+    other = RequestScope(label="/sync/")
+    other.open_sync("d", "twice", twice())
+    with caplog.at_level(logging.ERROR, "lifespan_container.resources"):
+        scope.close_sync(None)
+        other.close_sync(None)
+    assert [r.getMessage().split(" failed")[0] for r in caplog.records] == [
+        "Request-scoped resource 'breaks'",
+        "Request-scoped resource 'twice'",
+    ]
+    [(name, saw)] = seen
+    assert name == "first"
+    assert isinstance(saw, RuntimeError)  # what the close after it raised

@@ -392,3 +392,24 @@ async def test_a_send_that_fails_as_asgi_2_4_says_is_a_disconnect(
     assert isinstance(record.errors["outer"], RequestAborted)
     record.errors.clear()  # its traceback holds Django's frames, and the body file
     gc.collect()
+
+
+async def test_a_sync_resource_in_an_async_view_opens_and_closes_in_the_requests_thread(
+    runtime: Runtime, record: Record
+) -> None:
+    async with lifespan_client(LifespanHandler(runtime)) as client:
+        response = await client.get("/async_view_sync_resource/")
+    assert response.json()["open"] is True
+    opened_in, closed_in = record.threads["sync"]
+    assert opened_in == closed_in
+    assert opened_in != response.json()["loop_thread"]
+    assert record.names() == ["open sync", "close sync"]
+
+
+async def test_nested_sync_resources_open_in_order_and_close_in_reverse(
+    runtime: Runtime, record: Record
+) -> None:
+    async with lifespan_client(LifespanHandler(runtime)) as client:
+        response = await client.get("/sync_nested/")
+    assert response.text == "sync"
+    assert record.names() == ["open sync", "open sync_child", "close sync_child", "close sync"]

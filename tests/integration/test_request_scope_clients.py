@@ -340,3 +340,26 @@ def test_a_factory_that_needs_only_the_request_works_under_the_sync_client(
     response = Client().get("/audits/")
     assert response.status_code == 200
     assert response.content == b"/audits/"
+
+
+def test_a_django_rest_framework_view_under_the_sync_client(
+    runtime: Runtime, record: Record
+) -> None:
+    response = Client().get("/drf_view/")
+    assert response.json() == {"open": True}
+    assert record.names() == ["open sync", "close sync"]
+
+
+def test_providers_called_in_a_scope_open_sync_values_and_refuse_unopened_async_ones(
+    runtime: Runtime, record: Record
+) -> None:
+    container: Any = runtime.container
+    scope = request_scope()
+    with scope:
+        value = container.sync()
+        assert value is container.sync()
+        with pytest.raises(RequestScopeError, match="'plain' is async and not open yet"):
+            container.plain()
+    assert record.names() == ["open sync", "close sync"]
+    with pytest.raises(RequestScopeError, match="can be entered once"), scope:
+        pass  # pragma: no cover
