@@ -6,8 +6,7 @@ the scope itself (open, close, bounded) is the engine's
 
 - which request-scoped providers a marker needs, in dependency order
   (:func:`needs_of`), and opening them on the async or the sync path;
-- the failure that reaches them: what leaves the view (:func:`note_failure`),
-  what Django reports with ``got_request_exception`` (:func:`note_exception`);
+- the failure Django reports with ``got_request_exception`` (:func:`note_exception`);
 - the scope of a request our handler does not serve (Django's test clients, a
   WSGI server, a view called directly), closed with the response
   (:func:`fallback_scope`);
@@ -21,6 +20,7 @@ import asyncio
 import contextlib
 import functools
 import sys
+import threading
 from types import AsyncGeneratorType
 from typing import TYPE_CHECKING, Any, Final, cast
 
@@ -58,7 +58,6 @@ __all__ = [
     "fallback_scope",
     "needs_of",
     "note_exception",
-    "note_failure",
     "open_async",
     "open_sync",
 ]
@@ -276,23 +275,6 @@ def _serving_loop() -> asyncio.AbstractEventLoop | None:
     return loop
 
 
-def note_failure(args: tuple[Any, ...], error: BaseException) -> None:
-    """Remember ``error`` if it leaves the view of a request served without our handler.
-
-    Our handler learns what the view raised from Django itself (and an exception a
-    view catches is no failure); elsewhere, what leaves an ``@inject`` function
-    called with the request is taken for the view's.
-    """
-    scope = current.get()
-    if scope is None or scope.request is None or not scope.failures_from_calls:
-        return
-    request = scope.request
-    for argument in args[:2]:
-        if argument is request or getattr(argument, "_request", None) is request:
-            scope.fail(error)
-            return
-
-
 def note_exception(sender: object, request: object = None, **kwargs: object) -> None:  # noqa: ARG001
     """``got_request_exception`` receiver: the failure reaches the request's resources."""
     scope = getattr(request, "__dict__", {}).get(ATTRIBUTE)
@@ -356,7 +338,6 @@ def _scope_of(args: tuple[Any, ...], where: str, needs: tuple[Need, ...]) -> Req
     if isinstance(existing, RequestScope) and not existing.closed:
         return existing
     scope = RequestScope(label=request.path)
-    scope.failures_from_calls = True
     if here() in AsyncToSync.loop_thread_executors:
         scope.async_refused = (
             "this async view runs on an event loop made for this one call (Django's sync "
@@ -398,10 +379,17 @@ def close_fallback(scope: RequestScope) -> None:
             task.add_done_callback(closes.discard)
         return
     scope.closed = True  # now: a second closer of the same request closes nothing
+    if scope.sync_thread in (None, threading.get_ident()):  # the view's own thread
+        if scope.all_sync:
+            scope.close_sync(scope.error)
+        else:  # async_to_sync keeps this thread for the sync closes
+            async_to_sync(scope.aclose)(scope.error, limit, call_sync)
+        return
     serving = _serving_loop()
-    if serving is not None and serving.is_running():  # a worker thread of that loop
+    if serving is not None and serving.is_running():  # reaches the view's thread
         closing = scope.aclose(scope.error, limit, call_sync)
-        asyncio.run_coroutine_threadsafe(closing, serving).result()
+        future = asyncio.run_coroutine_threadsafe(closing, serving)
+        future.result(timeout=limit.seconds * max(len(scope.opened), 1) + limit.seconds)
     elif scope.all_sync:
         scope.close_sync(scope.error)
     else:

@@ -132,7 +132,7 @@ class LifespanHandler(ASGIHandler):
             raise
         finally:
             current.reset(token)
-            if not request_scope.opened:
+            if not request_scope.opened and not request_scope.opening:
                 request_scope.closed = True
             elif cancelled:
                 await _closing_cancelled(request_scope, self.runtime)

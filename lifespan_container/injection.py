@@ -35,11 +35,12 @@ from lifespan_container._injected import REGISTRY, InjectedFunction
 from lifespan_container._markers import Marker
 from lifespan_container._request_scope import (
     Need,
+    call_sync,
+    cleanup_limit,
     close_failed,
     close_with,
     fallback_scope,
     needs_now,
-    note_failure,
     open_async,
     open_sync,
 )
@@ -203,11 +204,7 @@ def _layer(inner: Callable[..., Any], spec: InjectedFunction, index: int) -> Cal
                 elif is_async_result(value):
                     value = await value
             kwargs[name] = value
-        try:
-            return await inner(*args, **kwargs)
-        except BaseException as error:
-            note_failure(args, error)
-            raise
+        return await inner(*args, **kwargs)
 
     @functools.wraps(inner)
     def sync_view(*args: Any, **kwargs: Any) -> Any:
@@ -235,11 +232,7 @@ def _layer(inner: Callable[..., Any], spec: InjectedFunction, index: int) -> Cal
                     _discard(value)
                     raise InjectionError(_awaitable_in_sync_view(spec, name))
             kwargs[name] = value
-        try:
-            return inner(*args, **kwargs)
-        except BaseException as error:
-            note_failure(args, error)
-            raise
+        return inner(*args, **kwargs)
 
     return async_view if iscoroutinefunction(inner) else sync_view
 
@@ -251,12 +244,18 @@ async def _own_scope_async(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
 ) -> Any:
-    """Call ``view`` in a scope of its own, closed with its response (or its failure)."""
+    """Call ``view`` in a scope of its own, closed with its response (or its failure).
+
+    What leaves ``view`` is the request's failure: no handler of ours tells the
+    view's exceptions apart here.
+    """
     with fallback_scope(args, spec.where, needs) as own:
         try:
             response = await view(*args, **kwargs)
         except BaseException as error:
-            close_failed(own, error)
+            own.fail(error)
+            if not own.closed:  # on this loop, now: no response will close it
+                await own.aclose(error, cleanup_limit(), call_sync)
             raise
     close_with(response, own)
     return response

@@ -99,7 +99,13 @@ class Closes:
         call_sync: CallSync,
     ) -> None:
         """Finish the close that waits, then close ``opened``, newest first."""
-        error = await waiting
+        try:
+            error = await waiting
+        except GeneratorExit:
+            raise
+        except BaseException as exc:  # noqa: BLE001 (the older ones still close)
+            self.raised = self.raised or exc
+            error = exc
         await self._close_all(opened, error, timeout, call_sync)
 
     async def _close_all(
@@ -122,6 +128,8 @@ class Closes:
                     index -= 1
                     batch.append(opened[index])
                 error = await self._close_sync_batch(batch, error, timeout, call_sync)
+            except GeneratorExit:
+                raise  # the closing coroutine itself is being closed
             except BaseException as exc:  # noqa: BLE001 (the older ones still close)
                 self.raised = self.raised or exc
                 error = exc
@@ -275,6 +283,11 @@ class Closes:
                     timeout=timeout,
                 )
             waiting.add_done_callback(_retrieve)
+        elif not waiting.cancelled() and waiting.exception() is not None:
+            failure = waiting.exception()  # the values could not be reached in their thread
+            for entry in batch:
+                report_request(entry[0], "stop", "failed", started, self.label, error=failure)
+            return failure
         return outcome[0]
 
     def close_one_sync(self, entry: Opened, error: BaseException | None) -> BaseException | None:

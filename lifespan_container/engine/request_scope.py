@@ -19,6 +19,7 @@ import asyncio
 import inspect
 import logging
 import operator
+import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from contextvars import ContextVar
@@ -58,11 +59,11 @@ class RequestScope:
         "closed",
         "completed",
         "error",
-        "failures_from_calls",
         "label",
         "opened",
         "opening",
         "request",
+        "sync_thread",
         "values",
         "worker",
     )
@@ -82,9 +83,8 @@ class RequestScope:
         """Why async values cannot be opened in this scope, if they cannot."""
         self.opening: dict[object, asyncio.Future[object]] | None = None
         """The values being opened, for another task of the request that asks too."""
-        self.failures_from_calls = False
-        """Whether what leaves an ``@inject`` function called with the request is the
-        request's failure (no handler tells the view's own exceptions apart)."""
+        self.sync_thread: int | None = None
+        """The thread the sync values were opened in (the view's)."""
         self.worker: asyncio.Task[Any] | None = None
         """The task running the request's view, when it is not the one that closes the
         scope: a request cancelled from outside waits for it before closing."""
@@ -136,7 +136,7 @@ class RequestScope:
         else:
             value = await self._opening(key, name, Resume(step, pending), started)
         if self._ended():  # the request ended while it opened: closed at once
-            await Closes(self.label).close_async((name, generator, True), None, _LATE)
+            await _close_late(self.label, (name, generator, True))
             raise _ended(self.label, name)
         self.values[key] = value
         self.opened.append((name, generator, True))
@@ -190,7 +190,13 @@ class RequestScope:
         future = self.opening.get(key) if self.opening else None
         if future is None:
             return _NOT_OPENING
-        return await asyncio.shield(future)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if future.cancelled() and task is not None and not task.cancelling():
+                return _NOT_OPENING  # the task opening it was cancelled, not this one
+            raise
 
     def _ended(self) -> bool:
         """Whether the scope was closed (read again after an ``await``)."""
@@ -216,11 +222,7 @@ class RequestScope:
             key, name, open_value(initial), started, value_of=operator.itemgetter(0)
         )
         if self.closed:  # opened by work that outlived its request: closed at once
-            late = (name, closer, is_async)
-            if is_async:
-                await Closes(self.label).close_async(late, None, _LATE)
-            else:
-                Closes(self.label).close_one_sync(late, None)
+            await _close_late(self.label, (name, closer, is_async))
             raise _ended(self.label, name)
         self._keep(key, name, value, closer, is_async=is_async, started=started)
         return value
@@ -230,6 +232,8 @@ class RequestScope:
 
         ``initial`` must be of a sync kind (see :func:`drive_kind`).
         """
+        if key in self.values:  # another task of the request opened it meanwhile
+            return self.values[key]
         started = time.perf_counter()
         try:
             value, closer = enter_sync(initial)
@@ -239,6 +243,7 @@ class RequestScope:
         if self.closed:  # opened by work that outlived its request: closed at once
             Closes(self.label).close_one_sync((name, closer, False), None)
             raise _ended(self.label, name)
+        self.sync_thread = threading.get_ident()
         self._keep(key, name, value, closer, is_async=False, started=started)
         return value
 
@@ -302,6 +307,17 @@ class RequestScope:
         opened, self.opened = self.opened, []
         self.values.clear()
         Closes(self.label).in_this_thread(opened, error)
+
+
+async def _close_late(label: str, entry: Opened) -> None:
+    """Close a value opened after its request ended; what the close met is raised."""
+    closes = Closes(label)
+    if entry[2]:
+        await closes.close_async(entry, None, _LATE)
+    else:
+        closes.close_one_sync(entry, None)
+    if closes.raised is not None:
+        raise closes.raised
 
 
 _NOT_OPENING: Final = object()

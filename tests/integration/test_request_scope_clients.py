@@ -6,6 +6,7 @@ response (``request.close`` is one of the final response's closers).
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from lifespan_container.runner import run
 from lifespan_container.runtime import Runtime
 from lifespan_container.testing import lifespan, use_container
 from tests.conftest import Registry
+from tests.lifespan_driver import WAIT
 from tests.request_scope_app import Record, ScopedContainer, Value, make_container, make_views
 
 
@@ -363,3 +365,18 @@ def test_providers_called_in_a_scope_open_sync_values_and_refuse_unopened_async_
     assert record.names() == ["open sync", "close sync"]
     with pytest.raises(RequestScopeError, match="can be entered once"), scope:
         pass  # pragma: no cover
+
+
+@pytest.mark.asyncio
+async def test_a_sync_view_that_raises_under_the_async_client_closes_in_its_thread(
+    runtime: Runtime, record: Record, settings: Any
+) -> None:
+    # A cleanup limit no sibling could reach: a close that waited for it would stall.
+    settings.LIFESPAN_CONTAINER = {**settings.LIFESPAN_CONTAINER, "REQUEST_CLEANUP_TIMEOUT": 3600}
+    async with asyncio.timeout(WAIT):
+        response = await AsyncClient(raise_request_exception=False).get("/sync_fails/")
+    assert response.status_code == 500
+    assert record.names() == ["open sync", "close sync"]
+    opened_in, closed_in = record.threads["sync"]
+    assert opened_in == closed_in
+    assert isinstance(record.errors["sync"], ValueError)
