@@ -6,8 +6,9 @@ Each test runs on SQLite and, marked ``services``, on the local PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -41,11 +42,15 @@ def visitor() -> str:
 
 @pytest_asyncio.fixture
 async def db(backend: str, asgi_client: httpx.AsyncClient, visitor: str) -> AsyncIterator[Database]:
-    """The app-scoped database the lifespan opened; the test's visits deleted after it."""
+    """The app-scoped database the lifespan opened; the test's visits deleted after it.
+
+    Only PostgreSQL's: every test gets a SQLite file of its own (conftest).
+    """
     opened: Database = get_container().db()
     assert opened.backend == backend
     yield opened
-    await delete_visits(opened, visitor)
+    if backend == "postgresql":
+        await delete_visits(opened, visitor)
 
 
 async def delete_visits(db: Database, visitor: str) -> None:
@@ -188,13 +193,15 @@ def held_stream(backend: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[async
     original = kind.stream
     go_on = asyncio.Event()
 
-    async def stream(self: Any, query: str, *args: Any) -> AsyncIterator[tuple[Any, ...]]:
+    async def stream(self: Any, query: str, *args: Any) -> AsyncGenerator[tuple[Any, ...]]:
         first = True
-        async for row in original(self, query, *args):
-            yield row
-            if first:
-                first = False
-                await asyncio.wait_for(go_on.wait(), timeout=10)
+        # aclosing: when the stream is closed early, the cursor underneath closes now.
+        async with contextlib.aclosing(original(self, query, *args)) as rows:
+            async for row in rows:
+                yield row
+                if first:
+                    first = False
+                    await asyncio.wait_for(go_on.wait(), timeout=10)
 
     monkeypatch.setattr(kind, "stream", stream)
     yield go_on
