@@ -28,6 +28,7 @@ from asgiref.sync import AsyncToSync, SyncToAsync, async_to_sync, sync_to_async
 from dependency_injector import providers
 from django.http import HttpRequest
 
+from lifespan_container.engine.drive import drop
 from lifespan_container.engine.graph import edges
 from lifespan_container.engine.guard import here
 from lifespan_container.engine.request_scope import RequestScope, current, drive_kind
@@ -37,7 +38,6 @@ from lifespan_container.per_request import (
     RequestResource,
     call_sync,
     cleanup_limit,
-    discard,
     name_of,
     outside,
 )
@@ -251,7 +251,7 @@ def open_sync(scope: RequestScope, needs: tuple[Need, ...]) -> None:
         if drive_kind(initial) == "sync":
             scope.open_sync(resource, need.name, initial)
             continue
-        discard(initial)
+        drop(initial)
         if here() is not None or _serving_loop() is None:
             msg = (
                 f"The request-scoped resource {need.name!r} is async, and this sync view runs "

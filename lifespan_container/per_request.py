@@ -30,7 +30,6 @@ your own with :func:`request_scope`.
 
 from __future__ import annotations
 
-import inspect
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from asgiref.sync import sync_to_async
@@ -38,6 +37,7 @@ from dependency_injector import providers, resources
 from django.http import HttpRequest
 
 from lifespan_container._settings import request_cleanup_limit
+from lifespan_container.engine.drive import drop
 from lifespan_container.engine.request_scope import RequestScope, current, drive_kind
 from lifespan_container.exceptions import RequestScopeError
 
@@ -134,7 +134,7 @@ class RequestResource(providers.Callable[T], Generic[T]):
             return values[self]  # type: ignore[return-value]
         initial = self.initial(args, kwargs)
         if drive_kind(initial) == "async":
-            discard(initial)
+            drop(initial)
             msg = (
                 f"The request-scoped resource {name!r} is async and not open yet in this "
                 "request: ask for it with Provide[...] on an @inject function (which opens "
@@ -169,12 +169,6 @@ def outside(name: str) -> str:
         "management command, run(), a startup receiver or a background task, open a scope "
         "of your own: `async with request_scope(): ...` or `with request_scope(): ...`."
     )
-
-
-def discard(initial: object) -> None:
-    """Drop an initializer's result that is not opened (a coroutine must be closed)."""
-    if inspect.iscoroutine(initial):
-        initial.close()
 
 
 def name_of(provider: providers.Provider[Any]) -> str:

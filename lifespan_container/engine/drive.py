@@ -28,6 +28,7 @@ __all__ = [
     "close_step",
     "did_not_yield",
     "drive_kind",
+    "drop",
     "enter_sync",
     "exit_sync",
     "open_value",
@@ -59,6 +60,12 @@ async def open_value(initial: object) -> tuple[object, object, bool]:
         return await kind.__aenter__(initial), initial, True
     value, closer = enter_sync(initial)
     return value, closer, False
+
+
+def drop(initial: object) -> None:
+    """Drop an initializer's result that is not opened (a coroutine must be closed)."""
+    if inspect.iscoroutine(initial):
+        initial.close()
 
 
 def enter_sync(initial: object) -> tuple[object, object]:

@@ -29,6 +29,7 @@ from lifespan_container.engine.drive import (
     Resume,
     did_not_yield,
     drive_kind,
+    drop,
     enter_sync,
     open_value,
 )
@@ -210,7 +211,7 @@ class RequestScope:
         """
         elsewhere = await self._opened_elsewhere(key)
         if elsewhere is not _NOT_OPENING:
-            _drop(initial)
+            drop(initial)
             return elsewhere
         started = time.perf_counter()
         if self.async_refused and drive_kind(initial) == "async":
@@ -321,12 +322,6 @@ async def _close_late(label: str, entry: Opened) -> None:
 
 
 _NOT_OPENING: Final = object()
-
-
-def _drop(initial: object) -> None:
-    """Drop an initializer's result that is not opened (a coroutine must be closed)."""
-    if inspect.iscoroutine(initial):
-        initial.close()
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:

@@ -119,22 +119,11 @@ class Command(BaseCommand):
             for resource in listing["resources"]
         ]
         self._table(["stage", "resource", "opens", "depends on", "health check"], rows)
-        if listing["request_scoped"]:
-            write("")
-            write("Request-scoped (opened in each request that uses them, closed after it):")
-            rows = [
-                [provider["name"], provider["kind"], ", ".join(provider["depends_on"]) or "-"]
-                for provider in listing["request_scoped"]
-            ]
-            self._table(["provider", "kind", "depends on"], rows)
-        if listing["providers"]:
-            write("")
-            write("Other providers:")
-            rows = [
-                [provider["name"], provider["kind"], ", ".join(provider["depends_on"]) or "-"]
-                for provider in listing["providers"]
-            ]
-            self._table(["provider", "kind", "depends on"], rows)
+        self._providers(
+            "Request-scoped (opened in each request that uses them, closed after it):",
+            listing["request_scoped"],
+        )
+        self._providers("Other providers:", listing["providers"])
         if results is not None:
             write("")
             write("Health checks, with every resource open:")
@@ -151,6 +140,18 @@ class Command(BaseCommand):
                 for result in results
             ]
             self._table(["resource", "status", "latency", "check", "error"], rows)
+
+    def _providers(self, title: str, entries: list[dict[str, Any]]) -> None:
+        """A section of providers with what each depends on (nothing when empty)."""
+        if not entries:
+            return
+        self.stdout.write("")
+        self.stdout.write(title)
+        rows = [
+            [entry["name"], entry["kind"], ", ".join(entry["depends_on"]) or "-"]
+            for entry in entries
+        ]
+        self._table(["provider", "kind", "depends on"], rows)
 
     def _table(self, header: list[str], rows: list[list[str]]) -> None:
         widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
