@@ -100,6 +100,11 @@ class Runtime:
         self.request_closes: set[asyncio.Task[None]] = set()
         """Request scopes being closed in the background (a test client closed the
         response on the event loop's thread); the test helpers wait for them."""
+        self.requests: set[asyncio.Task[Any]] = set()
+        """The server's tasks serving requests now; the lifespan shutdown waits for
+        them before closing the resources."""
+        self.request_views: dict[asyncio.Task[Any], asyncio.Task[Any]] = {}
+        """Django 5.2: the task running a request's view, by the server's task."""
 
     @property
     def request_scoped(self) -> bool:

@@ -57,6 +57,9 @@ __all__ = ["LifespanHandler", "start", "stop"]
 logger = get_logger("lifespan_container")
 
 _body_file: ContextVar[Any] = ContextVar("lifespan_container_body_file", default=None)
+_server_task: ContextVar[asyncio.Task[Any] | None] = ContextVar(
+    "lifespan_container_server_task", default=None
+)
 
 
 class LifespanHandler(ASGIHandler):
@@ -84,9 +87,21 @@ class LifespanHandler(ASGIHandler):
         if kind == "http":
             if self._first_request:
                 self._warn_if_served_without_lifespan()
-            # django-stubs types Django's handler more narrowly (a dict scope, a send
-            # taking any Mapping); at run time it takes what every server passes.
-            await super().__call__(scope, receive, send)  # type: ignore[arg-type]
+            # The shutdown waits for the request before it closes the resources.
+            requests = self.runtime.requests
+            task = asyncio.current_task()
+            requests.add(task)  # type: ignore[arg-type]  # a server serves in a task
+            token = _server_task.set(task)
+            try:
+                # django-stubs types Django's handler more narrowly (a dict scope, a
+                # send taking any Mapping); at run time it takes what servers pass.
+                await super().__call__(scope, receive, send)  # type: ignore[arg-type]
+            except asyncio.CancelledError:
+                await _view_unwound(self.runtime, task)
+                raise
+            finally:
+                _server_task.reset(token)
+                requests.discard(task)
         elif kind == "lifespan":
             self._first_request = False
             await serve_lifespan(
@@ -113,7 +128,11 @@ class LifespanHandler(ASGIHandler):
         A container that declares no request-scoped provider costs one test.
         """
         if not self.runtime.request_scoped:
-            await super().handle(scope, receive, send)  # type: ignore[arg-type]
+            try:
+                await super().handle(scope, receive, send)  # type: ignore[arg-type]
+            except BaseException:
+                _close_body_file()
+                raise
             return
         request_scope = RequestScope(label=scope.get("path", ""))
         token = current.set(request_scope)
@@ -124,11 +143,7 @@ class LifespanHandler(ASGIHandler):
             cancelled = isinstance(error, asyncio.CancelledError)  # the server gave up
             if not cancelled and not request_scope.completed:  # a complete one closes well
                 request_scope.fail(error)
-            # Django 5.2 leaves the body file open when a stream raises or the request
-            # is cancelled (6.0 closes it).
-            body_file = _body_file.get()
-            if body_file is not None:
-                body_file.close()
+            _close_body_file()
             raise
         finally:
             current.reset(token)
@@ -154,13 +169,23 @@ class LifespanHandler(ASGIHandler):
     async def run_get_response(self, request: Any) -> Any:
         """Django's ``run_get_response``, noting the task that runs the view.
 
-        Django 5.2 runs it in a task of its own, which outlives a cancelled request:
-        the request's resources must wait for it before they close.
+        Django 5.2 runs it in a task of its own, which Django leaves running when the
+        server cancels the request: the request cancels it and waits for it, as
+        Django 6.x does, before its resources close.
         """
+        task = asyncio.current_task()
         request_scope = current.get()
         if request_scope is not None:
-            request_scope.worker = asyncio.current_task()  # the handler's own on 6.x
-        return await super().run_get_response(request)
+            request_scope.worker = task  # the server's own on 6.x
+        server = _server_task.get()
+        if task is None or task is server or server is None:  # Django 6.x
+            return await super().run_get_response(request)
+        views = self.runtime.request_views
+        views[server] = task
+        try:
+            return await super().run_get_response(request)
+        finally:
+            del views[server]
 
     def process_exception_by_middleware(self, exception: Exception, request: Any) -> Any:
         """Django's, noting the exception the view raised: it reaches the resources."""
@@ -244,17 +269,15 @@ class LifespanHandler(ASGIHandler):
     async def shutdown(self, scope: Mapping[str, Any]) -> None:
         """Send ``asgi_shutdown``, then close the resources; bounded, never half way.
 
-        First, the request resources of requests the server cancelled (at its
-        graceful timeout) finish closing: they may still use the application's
-        resources (a connection goes back to its pool). That wait and the receivers
-        share their half of ``SHUTDOWN_TIMEOUT``.
+        First, the requests still running end: those the server cancelled (at its
+        graceful timeout) unwind (a query is cancelled in the database, a connection
+        goes back to its pool) and close their request resources; those it did not
+        cancel finish. That wait and the receivers share their half of
+        ``SHUTDOWN_TIMEOUT``; the resources are closed after it in any case.
         """
 
         async def receivers(tracker: Tracker, limit: Limit) -> list[Failure]:
-            closes = self.runtime.request_closes
-            if closes:  # requests the server cancelled: their resources close first
-                with tracker.step("closing the resources of cancelled requests"):
-                    await asyncio.wait(set(closes), timeout=limit.seconds)
+            await _requests_end(self.runtime, tracker, limit)
             return await self._send(asgi_shutdown, scope, tracker, fail_fast=False, limit=limit)
 
         await stop(self.runtime, receivers)
@@ -277,6 +300,47 @@ class LifespanHandler(ASGIHandler):
             timeout=limit,
             scope=scope,
             state=scope.get("state"),
+        )
+
+
+def _close_body_file() -> None:
+    """Close the request's body file, which Django 5.2 leaves open (6.0 closes it).
+
+    Django 5.2 leaves it when a stream raises or the request is cancelled.
+    """
+    body_file = _body_file.get()
+    if body_file is not None:
+        body_file.close()
+
+
+async def _view_unwound(runtime: Runtime, server: asyncio.Task[Any] | None) -> None:
+    """The server cancelled the request: on Django 5.2, cancel its view and wait for it."""
+    view = runtime.request_views.get(server)  # type: ignore[arg-type]
+    if view is not None and not view.done():
+        view.cancel()
+        await asyncio.wait({view})
+
+
+async def _requests_end(runtime: Runtime, tracker: Tracker, limit: Limit) -> None:
+    """Wait, within ``limit``, for the requests in flight and their closes to end."""
+    running = runtime.requests | runtime.request_closes
+    if not running:
+        return
+    logger.info(
+        "Waiting for %d request(s) to end before the resources close (at most %s).",
+        len(running),
+        limit,
+    )
+    with tracker.step(f"waiting for {len(running)} request(s) to end"):
+        _, pending = await asyncio.wait(running, timeout=limit.seconds)
+    if pending:
+        logger.warning(
+            "%d request(s) still ran at the end of the wait for them (%s); the "
+            "resources close under them. A server's graceful timeout (uvicorn "
+            "--timeout-graceful-shutdown, gunicorn --graceful-timeout) cancels "
+            "requests before the shutdown.",
+            len(pending),
+            limit,
         )
 
 

@@ -1,7 +1,8 @@
-"""Drive an ASGI application's lifespan deterministically and record what it sends."""
+"""Drive an ASGI application's lifespan and requests deterministically; record what it sends."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from asgiref.testing import ApplicationCommunicator
@@ -49,3 +50,56 @@ class Lifespan:
     async def finish(self) -> None:
         """Wait for the application to return (re-raising what it raised)."""
         await self.communicator.wait(WAIT)
+
+
+def http_scope(path: str, query: str = "") -> dict[str, Any]:
+    """The scope of a ``GET path?query`` as an HTTP/1.1 server sends it."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "root_path": "",
+        "headers": [(b"host", b"testserver")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+
+
+class Exchange:
+    """One HTTP request to an ASGI app, with the disconnect in the test's hands.
+
+    ``receive`` gives the (empty) body, then waits for :attr:`disconnect`: set by the
+    test (the client went away) or by the last chunk of the response (as uvicorn and
+    httpx do once the exchange is over).
+    """
+
+    def __init__(self, app: Any, path: str) -> None:
+        self.app = app
+        self.path = path
+        self.sent: list[dict[str, Any]] = []
+        self.body_started = asyncio.Event()
+        self.disconnect = asyncio.Event()
+        self._requested = False
+
+    async def receive(self) -> dict[str, Any]:
+        if not self._requested:
+            self._requested = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await self.disconnect.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: dict[str, Any]) -> None:
+        self.sent.append(message)
+        if message["type"] == "http.response.body" and message.get("body"):
+            self.body_started.set()
+        if message["type"] == "http.response.body" and not message.get("more_body"):
+            self.disconnect.set()
+
+    def run(self) -> asyncio.Task[None]:
+        """Start the request in a task of its own, as a server does."""
+        return asyncio.ensure_future(self.app(http_scope(self.path), self.receive, self.send))

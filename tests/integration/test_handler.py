@@ -28,6 +28,7 @@ from tests.lifespan_driver import (
     STARTUP_COMPLETE,
     WAIT,
     Lifespan,
+    http_scope,
 )
 
 pytestmark = pytest.mark.asyncio
@@ -302,20 +303,7 @@ async def test_bad_timeout_setting_fails_startup_naming_the_setting(
 
 async def test_http_goes_to_django_unchanged(app: LifespanHandler) -> None:
     """An `http` scope is served by Django's handler: status, headers and body."""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": "/hello",
-        "raw_path": b"/hello",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"testserver")],
-        "client": ("127.0.0.1", 1234),
-        "server": ("127.0.0.1", 80),
-    }
+    scope = http_scope("/hello")
     communicator = ApplicationCommunicator(app, scope)
     await communicator.send_input({"type": "http.request", "body": b"", "more_body": False})
     start = await communicator.receive_output(WAIT)

@@ -22,7 +22,7 @@ from lifespan_container.runtime import Runtime
 from lifespan_container.testing import lifespan_client, override, use_container
 from tests.clock import LoopClock
 from tests.conftest import Registry
-from tests.lifespan_driver import WAIT
+from tests.lifespan_driver import WAIT, Exchange
 from tests.request_scope_app import Record, ScopedContainer, Value, make_container, make_views
 
 pytestmark = pytest.mark.asyncio
@@ -41,49 +41,6 @@ def runtime(record: Record, registry: Registry, settings: Any) -> Iterator[Runti
     make_views()
     with use_container(make_container(record)) as runtime:
         yield runtime
-
-
-class Exchange:
-    """One HTTP request to an ASGI app, with the disconnect in the test's hands."""
-
-    def __init__(self, app: Any, path: str) -> None:
-        self.app = app
-        self.path = path
-        self.sent: list[dict[str, Any]] = []
-        self.body_started = asyncio.Event()
-        self.disconnect = asyncio.Event()
-        self._requested = False
-
-    async def receive(self) -> dict[str, Any]:
-        if not self._requested:
-            self._requested = True
-            return {"type": "http.request", "body": b"", "more_body": False}
-        await self.disconnect.wait()
-        return {"type": "http.disconnect"}
-
-    async def send(self, message: dict[str, Any]) -> None:
-        self.sent.append(message)
-        if message["type"] == "http.response.body" and message.get("body"):
-            self.body_started.set()
-        if message["type"] == "http.response.body" and not message.get("more_body"):
-            self.disconnect.set()  # as uvicorn and httpx: the exchange is over
-
-    def run(self) -> asyncio.Task[None]:
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0", "spec_version": "2.3"},
-            "http_version": "1.1",
-            "method": "GET",
-            "scheme": "http",
-            "path": self.path,
-            "raw_path": self.path.encode(),
-            "query_string": b"",
-            "root_path": "",
-            "headers": [(b"host", b"testserver")],
-            "client": ("127.0.0.1", 5000),
-            "server": ("127.0.0.1", 80),
-        }
-        return asyncio.ensure_future(self.app(scope, self.receive, self.send))
 
 
 async def test_nested_resources_open_once_in_order_and_close_in_reverse(

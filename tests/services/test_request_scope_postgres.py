@@ -35,6 +35,7 @@ from lifespan_container.handler import LifespanHandler
 from lifespan_container.runtime import Runtime
 from lifespan_container.testing import lifespan, lifespan_client, use_container
 from tests.conftest import Registry
+from tests.lifespan_driver import http_scope
 from tests.request_scope_pg_app import (
     CHUNK_ROWS,
     POOL_SIZE,
@@ -188,20 +189,7 @@ class Exchange:
 
     def __init__(self, pool: AsyncConnectionPool, path: str, query: str = "") -> None:
         self.pool = pool
-        self.scope: dict[str, Any] = {
-            "type": "http",
-            "asgi": {"version": "3.0", "spec_version": "2.3"},
-            "http_version": "1.1",
-            "method": "GET",
-            "scheme": "http",
-            "path": path,
-            "raw_path": path.encode(),
-            "query_string": query.encode(),
-            "root_path": "",
-            "headers": [(b"host", b"testserver")],
-            "client": ("127.0.0.1", 50000),
-            "server": ("testserver", 80),
-        }
+        self.scope = http_scope(path, query)
         self.sent: list[tuple[Message, dict[str, int]]] = []
         self.first_chunk = asyncio.Event()
         self.disconnect = asyncio.Event()

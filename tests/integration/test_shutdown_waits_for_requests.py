@@ -1,0 +1,202 @@
+"""The lifespan shutdown closes the resources after the requests still using them.
+
+uvicorn (and gunicorn's worker with it) cancels the requests still running at its
+graceful timeout and starts the lifespan shutdown at once, without waiting for them
+to unwind. A view cancelled in a query still talks to the database (psycopg sends
+the cancel and gives the connection back): closing the pool under it, then ending
+the process, leaves the query running in PostgreSQL. Each test drives the handler
+as such a server does, with events that the test sets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from dependency_injector import containers, providers
+from django.http import HttpRequest, HttpResponse
+from django.urls import path
+
+from lifespan_container import get_container
+from lifespan_container.handler import LifespanHandler
+from lifespan_container.runtime import Runtime
+from lifespan_container.testing import use_container
+from tests.clock import LoopClock, until
+from tests.lifespan_driver import (
+    SHUTDOWN,
+    SHUTDOWN_COMPLETE,
+    STARTUP_COMPLETE,
+    WAIT,
+    Exchange,
+    Lifespan,
+)
+
+pytestmark = pytest.mark.asyncio
+
+SHUTDOWN_TIMEOUT = 3600.0  # no step of these tests could reach it, or its half
+
+
+class Database:
+    """Stands for a pool: what happened to it and to the query of the view."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+        self.querying = asyncio.Event()
+        self.unwinding = asyncio.Event()
+        self.answer = asyncio.Event()
+        """Set by the test: the database answered the query's cancel."""
+        self.never = asyncio.Event()
+        """Never set: the query that outlasts the server's patience."""
+
+
+async def database(state: Database) -> AsyncIterator[Database]:
+    state.events.append("pool opened")
+    yield state
+    state.events.append("pool closed")
+
+
+class Container(containers.DeclarativeContainer):
+    state = providers.Object(Database())
+    pool = providers.Resource(database, state=state)
+
+
+async def query(request: HttpRequest) -> HttpResponse:
+    """A query that never ends by itself; cancelled, it cancels in the database first."""
+    pool = get_container().pool()
+    pool.events.append("query sent")
+    pool.querying.set()
+    try:
+        await pool.never.wait()
+    except asyncio.CancelledError:
+        pool.events.append("query cancelled")
+        pool.unwinding.set()
+        await pool.answer.wait()  # the round trip of the cancel, with the pool open
+        pool.events.append(f"connection given back ({pool.events[-2]!r} before)")
+        raise
+    return HttpResponse("never")
+
+
+urlpatterns = [path("query/", query)]
+
+
+@pytest_asyncio.fixture
+async def pool(settings: Any) -> AsyncIterator[tuple[Runtime, Database]]:
+    settings.ROOT_URLCONF = __name__
+    settings.LIFESPAN_CONTAINER = {
+        **settings.LIFESPAN_CONTAINER,
+        "SHUTDOWN_TIMEOUT": SHUTDOWN_TIMEOUT,
+    }
+    state = Database()
+    container = Container()
+    container.state.override(providers.Object(state))
+    with use_container(container) as runtime:
+        yield runtime, state
+    state.answer.set()  # a test that failed half way leaves no view waiting
+
+
+async def waits_for_requests(caplog: pytest.LogCaptureFixture, state: Database) -> None:
+    """Until the shutdown says it waits for the requests, or the pool closed (it did not)."""
+    await until(
+        lambda: "request(s) to end" in caplog.text or "pool closed" in state.events,
+        "the shutdown waits for the requests, or closes the pool",
+    )
+
+
+async def test_a_request_the_server_cancelled_unwinds_before_the_pool_closes(
+    pool: tuple[Runtime, Database], caplog: pytest.LogCaptureFixture
+) -> None:
+    """uvicorn's graceful timeout: cancel the request, then start the shutdown at once.
+
+    The view's cancel still uses the pool; the pool closes after it. On Django 5.2
+    the view runs in a task that Django leaves running when the request is
+    cancelled: it is cancelled with it.
+    """
+    runtime, state = pool
+    caplog.set_level("INFO", logger="lifespan_container")
+    handler = LifespanHandler(runtime)
+    lifespan = Lifespan(handler)
+    assert await lifespan.startup() == STARTUP_COMPLETE
+    request = Exchange(handler, "/query/").run()
+    async with asyncio.timeout(WAIT):
+        await state.querying.wait()
+        request.cancel()  # the server's graceful timeout passed
+        await state.unwinding.wait()
+
+    await lifespan.send(SHUTDOWN)
+    await waits_for_requests(caplog, state)
+    assert "pool closed" not in state.events
+    state.answer.set()
+    assert await lifespan.answer() == SHUTDOWN_COMPLETE
+    await lifespan.finish()
+
+    assert state.events == [
+        "pool opened",
+        "query sent",
+        "query cancelled",
+        "connection given back ('query sent' before)",
+        "pool closed",
+    ]
+    assert request.cancelled()
+
+
+async def test_a_request_the_server_did_not_cancel_gets_half_the_shutdown_timeout(
+    pool: tuple[Runtime, Database], caplog: pytest.LogCaptureFixture, clock: LoopClock
+) -> None:
+    """The wait is bounded: the pool closes at half of ``SHUTDOWN_TIMEOUT``, with a
+    warning that names the server setting that cancels requests first."""
+    runtime, state = pool
+    caplog.set_level("INFO", logger="lifespan_container")
+    handler = LifespanHandler(runtime)
+    lifespan = Lifespan(handler)
+    assert await lifespan.startup() == STARTUP_COMPLETE
+    request = Exchange(handler, "/query/").run()
+    async with asyncio.timeout(WAIT):
+        await state.querying.wait()
+
+    await lifespan.send(SHUTDOWN)
+    await waits_for_requests(caplog, state)
+    assert "pool closed" not in state.events
+    clock.advance(SHUTDOWN_TIMEOUT / 2)
+    assert await lifespan.answer() == SHUTDOWN_COMPLETE
+    await lifespan.finish()
+    assert state.events == ["pool opened", "query sent", "pool closed"]
+    [warning] = [record for record in caplog.records if record.levelname == "WARNING"]
+    assert warning.getMessage() == (
+        "1 request(s) still ran at the end of the wait for them (1800 s, half of "
+        'LIFESPAN_CONTAINER["SHUTDOWN_TIMEOUT"] (3600 s)); the resources close under '
+        "them. A server's graceful timeout (uvicorn "
+        "--timeout-graceful-shutdown, gunicorn --graceful-timeout) cancels requests "
+        "before the shutdown."
+    )
+
+    request.cancel()  # the request is the test's to end
+    state.answer.set()
+    async with asyncio.timeout(WAIT):
+        await asyncio.wait({request})
+    assert state.events[-1] == "connection given back ('pool closed' before)"
+
+
+async def test_a_shutdown_without_requests_in_flight_does_not_wait(
+    pool: tuple[Runtime, Database], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Requests that ended are forgotten: the shutdown neither waits nor says it does."""
+    runtime, state = pool
+    caplog.set_level("INFO", logger="lifespan_container")
+    handler = LifespanHandler(runtime)
+    lifespan = Lifespan(handler)
+    assert await lifespan.startup() == STARTUP_COMPLETE
+    request = Exchange(handler, "/query/").run()
+    async with asyncio.timeout(WAIT):
+        await state.querying.wait()
+        request.cancel()
+        state.answer.set()
+        await asyncio.wait({request})
+    assert not runtime.requests
+
+    assert await lifespan.shutdown() == SHUTDOWN_COMPLETE
+    await lifespan.finish()
+    assert "request(s)" not in caplog.text
+    assert state.events[-1] == "pool closed"
