@@ -256,7 +256,9 @@ def open_sync(scope: RequestScope, needs: tuple[Need, ...]) -> None:
             msg = (
                 f"The request-scoped resource {need.name!r} is async, and this sync view runs "
                 "where no event loop serves the request (Django's sync test Client, a WSGI "
-                "server): make the view async, serve it over ASGI, or make the resource sync."
+                "server): make the view async, serve it over ASGI, run the test inside "
+                "lifespan_container.testing.lifespan() (with, or @with_lifespan), or make "
+                "the resource sync."
             )
             raise RequestScopeError(msg)
         # Handed over to the sync view; opened (and later closed) on the serving loop.
@@ -341,9 +343,11 @@ def _scope_of(args: tuple[Any, ...], where: str, needs: tuple[Need, ...]) -> Req
     if here() in AsyncToSync.loop_thread_executors:
         scope.async_refused = (
             "this async view runs on an event loop made for this one call (Django's sync "
-            "test Client, a WSGI server), which ends before the response is closed. Serve "
-            "it with AsyncClient, lifespan_client() or an ASGI server, or make the "
-            "resource sync."
+            "test Client, a WSGI server), which ends before the response is closed. Run "
+            "the test inside lifespan_container.testing.lifespan() (with, or "
+            "@with_lifespan), where the sync Client serves async views on the lifespan's "
+            "loop; serve it with AsyncClient, lifespan_client() or an ASGI server; or "
+            "make the resource sync."
         )
     bind(scope, request)
     original: Callable[[], None] = request.close

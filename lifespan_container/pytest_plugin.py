@@ -4,13 +4,17 @@ Registered through the ``pytest11`` entry point. It imports nothing from Django
 or from the library until a test asks for one of its fixtures, so it does
 nothing in a project that does not use the library. The async fixtures need
 pytest-asyncio; they run in the test's event loop (function scope). Without
-pytest-asyncio they still exist, and a test that asks for one fails saying so.
+pytest-asyncio they still exist, and an async test that asks for one fails saying
+so; sync tests need no pytest-asyncio.
 
 ``lifespan``
     The project's lifespan running for the test: the real startup before it, the
     real shutdown after it. A :class:`RunningLifespan` (``.state``,
-    ``.container``, ``.application``). Django's ``async_client`` (pytest-django)
-    and ``@inject``-ed views work while it runs.
+    ``.container``, ``.application``). For an async test it runs in the test's
+    event loop: Django's ``async_client`` (pytest-django) and ``@inject``-ed views
+    work while it runs. For a sync test it runs on an event loop in a background
+    thread, where Django's sync ``client`` (and DRF's ``APIClient``) serves the
+    async views.
 ``asgi_client``
     An ``httpx.AsyncClient`` talking to the application in-process, with the
     lifespan running and its state passed to each request.
@@ -84,9 +88,9 @@ def _lifespan_container_isolation(request: pytest.FixtureRequest) -> Iterator[No
 @pytest.fixture
 def asgi_application() -> ASGIApp:
     """The project's ASGI application (``lifespan_container.asgi.get_asgi_application()``)."""
-    from lifespan_container.testing import _default_application  # noqa: PLC0415
+    from lifespan_container._lifespans import default_application  # noqa: PLC0415
 
-    return _default_application()
+    return default_application()
 
 
 @pytest.fixture
@@ -107,10 +111,55 @@ def overrides() -> Iterator[Overrides]:
 
 _HAS_ASYNCIO: bool = pytest_asyncio is not None
 
+_NEEDS_ASYNCIO = (
+    "The `{}` fixture of an async test is async and needs pytest-asyncio, which is not "
+    "installed: pip install pytest-asyncio (and mark the test with @pytest.mark.asyncio, "
+    "or set asyncio_mode = auto)."
+)
+
+
+@pytest.fixture
+def lifespan(
+    request: pytest.FixtureRequest,
+    asgi_application: ASGIApp,
+    lifespan_overrides: Mapping[Any, object],
+) -> Iterator[RunningLifespan]:
+    """The project's lifespan for one test: in its event loop, or beside a sync test.
+
+    An async test gets it in the test's own event loop (needs pytest-asyncio). A sync
+    test gets it on an event loop in a background thread, where Django's sync
+    ``client`` serves the async views (``with lifespan()``).
+    """
+    if _is_async(request):
+        if not _HAS_ASYNCIO:
+            pytest.fail(_NEEDS_ASYNCIO.format("lifespan"), pytrace=False)
+        yield request.getfixturevalue("_lifespan_in_the_tests_loop")
+        return
+    from lifespan_container.runtime import get_runtime  # noqa: PLC0415
+    from lifespan_container.testing import Overrides  # noqa: PLC0415
+    from lifespan_container.testing import lifespan as run_lifespan  # noqa: PLC0415
+
+    before_startup = Overrides()
+    try:
+        for target, replacement in lifespan_overrides.items():
+            before_startup(target, replacement)
+        with run_lifespan(asgi_application) as state:
+            yield RunningLifespan(asgi_application, state, get_runtime().container)
+    finally:
+        before_startup.reset()
+
+
+def _is_async(request: pytest.FixtureRequest) -> bool:
+    from asgiref.sync import iscoroutinefunction  # noqa: PLC0415
+
+    test = getattr(request.node, "obj", None)
+    return test is not None and iscoroutinefunction(test)
+
+
 if _HAS_ASYNCIO:
 
     @pytest_asyncio.fixture(loop_scope="function")
-    async def lifespan(
+    async def _lifespan_in_the_tests_loop(
         asgi_application: ASGIApp, lifespan_overrides: Mapping[Any, object]
     ) -> AsyncIterator[RunningLifespan]:
         """The project's lifespan, running in the test's event loop for one test."""
@@ -136,16 +185,6 @@ if _HAS_ASYNCIO:
             yield client
 
 else:
-    _NEEDS_ASYNCIO = (
-        "The `{}` fixture is async and needs pytest-asyncio, which is not installed: "
-        "pip install pytest-asyncio (and mark the test with @pytest.mark.asyncio, or set "
-        "asyncio_mode = auto)."
-    )
-
-    @pytest.fixture
-    def lifespan() -> RunningLifespan:
-        """Fails: the real fixture needs pytest-asyncio."""
-        pytest.fail(_NEEDS_ASYNCIO.format("lifespan"), pytrace=False)
 
     @pytest.fixture
     def asgi_client() -> httpx.AsyncClient:

@@ -17,7 +17,6 @@ turns them into fixtures.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
@@ -26,16 +25,17 @@ from asgiref.sync import iscoroutinefunction
 from dependency_injector import containers, providers
 
 from lifespan_container._configuration import fill_configuration
+from lifespan_container._lifespans import Held, default_application, run_lifespan
 from lifespan_container._redact import get_logger
 from lifespan_container._runtime import Runtime, current_runtime, set_runtime
-from lifespan_container._settings import lifespan_settings
-from lifespan_container.engine.driver import client_for, drive_lifespan
+from lifespan_container.engine.driver import client_for
+from lifespan_container.engine.loop_thread import LoopThread
 from lifespan_container.exceptions import (
     LifespanContainerError,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+    from collections.abc import AsyncIterator, Callable, Iterator
     from types import TracebackType
 
     import httpx
@@ -57,14 +57,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def _default_application() -> ASGIApp:
-    from lifespan_container.asgi import get_asgi_application  # noqa: PLC0415
-
-    return get_asgi_application()
-
-
-@contextlib.asynccontextmanager
-async def lifespan(application: ASGIApp | None = None) -> AsyncIterator[dict[str, Any]]:
+class lifespan:  # noqa: N801 (used like contextlib's lower-case context managers)
     """Run the application's real lifespan startup, and on exit its real shutdown.
 
     ``application`` defaults to the project's handler
@@ -72,32 +65,72 @@ async def lifespan(application: ASGIApp | None = None) -> AsyncIterator[dict[str
     application (for example a Channels ``ProtocolTypeRouter``) if ``asgi.py``
     wraps it. The block gets the lifespan ``state`` dict, as a server keeps it.
 
-    The startup runs in the current event loop, so the resources belong to it:
-    Django's ``AsyncClient``, ``@inject``-ed views called directly and
-    :func:`lifespan_client` all work inside the block. A failed startup raises
+    ``async with lifespan():`` runs the startup in the current event loop, so the
+    resources belong to it: Django's ``AsyncClient``, ``@inject``-ed views called
+    directly and :func:`lifespan_client` all work inside the block.
+
+    ``with lifespan():`` (sync code: a ``TestCase`` method, a plain test) runs an
+    event loop in a background thread for the block, and the lifespan on it. Django's
+    sync ``Client`` (``self.client``, pytest-django's ``client``, DRF's
+    ``APIClient``) then serves async views on that loop, where the resources were
+    opened, and ``async_to_sync`` in a sync view reaches them too; the ORM calls of
+    those views still run in the test's thread, in its transaction. The loop and its
+    thread end with the block.
+
+    A failed startup raises
     :class:`~lifespan_container.exceptions.StartupFailedError` with the
     ``lifespan.startup.failed`` message; a failed shutdown raises
     :class:`~lifespan_container.exceptions.ShutdownFailedError` (unless the block
     itself raised: then that exception goes on, and the shutdown failure is logged).
     """
-    app = application if application is not None else _default_application()
-    settings = lifespan_settings()
-    runtime = current_runtime()
-    saved = runtime.overrides() if runtime is not None else None
-    try:
-        async with drive_lifespan(
-            app, settings.startup_timeout + settings.shutdown_timeout
-        ) as state:
-            try:
-                yield state
-            finally:
-                # Request scopes a test client closed on this loop close before the app's.
-                if runtime is not None and runtime.request_closes:
-                    await asyncio.wait(set(runtime.request_closes))
-    finally:
-        # What the block overrode on the running container is undone with it.
-        if runtime is not None and saved is not None:
-            runtime.restore(saved)
+
+    def __init__(self, application: ASGIApp | None = None) -> None:
+        self.application = application
+        self._running: contextlib.AbstractAsyncContextManager[dict[str, Any]] | None = None
+        self._thread: LoopThread | None = None
+        self._held: Held | None = None
+
+    async def __aenter__(self) -> dict[str, Any]:
+        self._running = run_lifespan(self.application)
+        return await self._running.__aenter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool | None:
+        running, self._running = self._running, None
+        if running is None:
+            return None
+        return await running.__aexit__(exc_type, exc, traceback)
+
+    def __enter__(self) -> dict[str, Any]:
+        thread = LoopThread("lifespan-loop")
+        thread.__enter__()
+        held = Held(self.application)
+        try:
+            state = thread.call(held.start)
+        except BaseException:
+            thread.__exit__(None, None, None)
+            raise
+        self._thread, self._held = thread, held
+        return state
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        thread, held = self._thread, self._held
+        self._thread = self._held = None
+        if thread is None or held is None:
+            return
+        try:
+            thread.call(held.stop, exc)
+        finally:
+            thread.__exit__(None, None, None)
 
 
 @contextlib.asynccontextmanager
@@ -114,44 +147,52 @@ async def lifespan_client(
     its scope, the way ASGI servers pass it. ``client_options`` go to
     ``httpx.AsyncClient`` (headers, timeout, follow_redirects...). Needs httpx.
     """
-    app = application if application is not None else _default_application()
+    app = application if application is not None else default_application()
     async with lifespan(app) as state, client_for(app, state, base_url, **client_options) as client:
         yield client
 
 
 @overload
 def with_lifespan(
-    func: Callable[P, Awaitable[R]], *, application: ASGIApp | None = None
-) -> Callable[P, Awaitable[R]]: ...
+    func: Callable[P, R], *, application: ASGIApp | None = None
+) -> Callable[P, R]: ...
 @overload
 def with_lifespan(
     func: None = None, *, application: ASGIApp | None = None
-) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]: ...
-def with_lifespan(
-    func: Callable[P, Awaitable[R]] | None = None, *, application: ASGIApp | None = None
-) -> Any:
-    """Run an async test (function or ``TestCase`` method) inside :func:`lifespan`.
+) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+def with_lifespan(func: Callable[P, R] | None = None, *, application: ASGIApp | None = None) -> Any:
+    """Run a test (function or ``TestCase`` method, sync or async) inside :func:`lifespan`.
 
-    For ``django.test.TestCase`` and ``TransactionTestCase``, whose async test
-    methods each run in an event loop of their own::
+    An async test runs it in its own event loop (``async with lifespan()``); a sync
+    test on a loop in a background thread (``with lifespan()``), where Django's sync
+    ``Client`` serves the async views::
 
         class WeatherTests(TestCase):
             @with_lifespan
-            async def test_forecast(self):
+            def test_forecast(self):
+                response = self.client.get("/weather/oslo")
+
+            @with_lifespan
+            async def test_forecast_async(self):
                 response = await self.async_client.get("/weather/oslo")
     """
 
-    def decorate(test: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-        if not iscoroutinefunction(test):
-            msg = f"@with_lifespan needs an async test; {test.__qualname__} is not."
-            raise TypeError(msg)
+    def decorate(test: Callable[P, R]) -> Callable[P, R]:
+        if iscoroutinefunction(test):
+
+            @functools.wraps(test)
+            async def run(*args: Any, **kwargs: Any) -> Any:
+                async with lifespan(application):
+                    return await test(*args, **kwargs)
+
+            return run  # type: ignore[return-value]
 
         @functools.wraps(test)
-        async def run(*args: P.args, **kwargs: P.kwargs) -> R:
-            async with lifespan(application):
-                return await test(*args, **kwargs)
+        def run_sync(*args: P.args, **kwargs: P.kwargs) -> R:
+            with lifespan(application):
+                return test(*args, **kwargs)
 
-        return run
+        return run_sync
 
     return decorate if func is None else decorate(func)
 

@@ -22,6 +22,7 @@ from django.test import AsyncClient, Client
 
 from lifespan_container import CurrentRequest, Provide, RequestResource, inject, request_scope
 from lifespan_container.exceptions import InjectionError, RequestScopeError
+from lifespan_container.handler import LifespanHandler
 from lifespan_container.runner import run
 from lifespan_container.runtime import Runtime
 from lifespan_container.testing import lifespan, use_container
@@ -77,6 +78,20 @@ def test_an_async_resource_in_a_sync_view_is_refused_where_no_loop_serves(
     with pytest.raises(RequestScopeError, match="no event loop serves the request"):
         client.get("/sync_view_async_resource/")
     assert record.names() == []
+
+
+def test_inside_the_lifespan_the_sync_client_opens_and_closes_async_resources(
+    runtime: Runtime, record: Record
+) -> None:
+    """``with lifespan()``: the async view and its resources run on the lifespan's loop,
+    in an async view and through a sync view alike."""
+    with lifespan(LifespanHandler(runtime)):
+        client = Client(raise_request_exception=True)
+        assert client.get("/nested/").json()["same"] is True
+        assert record.names() == CLOSED_NORMALLY
+        record.events.clear()
+        assert client.get("/sync_view_async_resource/").status_code == 200
+        assert record.names() == ["open outer", "close outer"]
 
 
 def test_the_sync_client_closes_a_stream_once_it_is_consumed(
@@ -267,6 +282,8 @@ async def test_pytest_djangos_async_client_fixture_closes_with_the_response(
     assert record.names() == CLOSED_NORMALLY
 
 
+@pytest.mark.django_db  # response.close() sends request_finished: Django's
+# close_old_connections then checks this thread's connection (open after a db test)
 def test_a_view_called_with_a_request_factory_request_closes_with_the_response(
     runtime: Runtime, record: Record, rf: Any
 ) -> None:

@@ -1,0 +1,129 @@
+"""The loop thread: sync code reaches one event loop through asgiref, and nothing outlives it."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+from asgiref.sync import SyncToAsync, async_to_sync, sync_to_async
+
+from lifespan_container.engine.loop_thread import LoopThread
+
+
+def loop_threads() -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name == "test-loop"]
+
+
+def test_a_call_runs_on_the_loop_in_its_thread() -> None:
+    with LoopThread("test-loop") as thread:
+
+        async def where() -> tuple[asyncio.AbstractEventLoop, int]:
+            return asyncio.get_running_loop(), threading.get_ident()
+
+        loop, ident = thread.call(where)
+        assert loop is thread.loop
+        assert ident != threading.get_ident()
+        assert loop_threads()[0].ident == ident
+
+
+def test_async_to_sync_in_the_entering_thread_runs_on_the_same_loop_every_time() -> None:
+    """As Django's sync handler calls an async view: on the one loop, not a new one per call."""
+    with LoopThread("test-loop") as thread:
+
+        async def running_loop() -> asyncio.AbstractEventLoop:
+            return asyncio.get_running_loop()
+
+        assert {async_to_sync(running_loop)() for _ in range(3)} == {thread.loop}
+
+
+def test_thread_sensitive_work_of_a_call_comes_back_to_the_entering_thread() -> None:
+    """The ORM's thread: Django's connection (and a TestCase's transaction) is per thread."""
+    with LoopThread("test-loop") as thread:
+
+        def ident() -> int:
+            return threading.get_ident()
+
+        async def view() -> int:
+            return await sync_to_async(ident, thread_sensitive=True)()
+
+        assert thread.call(view) == threading.get_ident()
+        assert async_to_sync(view)() == threading.get_ident()
+
+
+def test_an_exception_of_the_coroutine_reaches_the_caller() -> None:
+    with LoopThread("test-loop") as thread:
+
+        async def fails() -> None:
+            raise LookupError("from the loop")
+
+        with pytest.raises(LookupError, match="from the loop"):
+            thread.call(fails)
+
+
+def test_the_exit_cancels_and_awaits_what_is_left_then_ends_the_thread() -> None:
+    cancelled = threading.Event()
+    with LoopThread("test-loop") as thread:
+
+        async def left_running() -> None:
+            try:
+                await asyncio.Event().wait()  # never set
+            except asyncio.CancelledError:
+                cancelled.set()
+                raise
+
+        tasks: list[asyncio.Task[None]] = []
+
+        async def start() -> None:
+            tasks.append(asyncio.ensure_future(left_running()))
+            await asyncio.sleep(0)  # it starts waiting
+
+        thread.call(start)
+        loop = thread.loop
+        assert loop is not None
+    assert cancelled.is_set()
+    assert tasks[0].cancelled()
+    assert loop.is_closed()
+    assert not loop_threads()
+    assert thread.loop is None
+
+
+def test_the_entering_thread_gets_back_what_asgiref_knew_of_it() -> None:
+    """Nested blocks, and a thread that was no loop's before: each exit undoes its enter."""
+    local = SyncToAsync.threadlocal
+    assert not hasattr(local, "main_event_loop")
+    with LoopThread("test-loop") as outer:
+        with LoopThread("test-loop") as inner:
+            assert local.main_event_loop is inner.loop
+        assert local.main_event_loop is outer.loop
+    assert not hasattr(local, "main_event_loop")
+    assert not hasattr(local, "main_event_loop_pid")
+
+
+def test_a_call_outside_the_block_says_so() -> None:
+    thread = LoopThread("test-loop")
+
+    async def nothing() -> None:
+        return None
+
+    with pytest.raises(RuntimeError, match="inside its `with` block"):
+        thread.call(nothing)
+
+
+@pytest.mark.asyncio
+async def test_it_refuses_a_thread_that_runs_a_loop_already() -> None:
+    with pytest.raises(RuntimeError, match="use `async with`"):
+        LoopThread("test-loop").__enter__()
+    assert not loop_threads()
+
+
+def test_a_loop_not_adopted_is_reached_by_call_only() -> None:
+    """A loop for a server of the test's own: sync code's async_to_sync goes elsewhere."""
+    with LoopThread("test-loop", adopt=False) as thread:
+
+        async def running_loop() -> asyncio.AbstractEventLoop:
+            return asyncio.get_running_loop()
+
+        assert thread.call(running_loop) is thread.loop
+        assert async_to_sync(running_loop)() is not thread.loop
+        assert not hasattr(SyncToAsync.threadlocal, "main_event_loop")
