@@ -1,6 +1,9 @@
 """``asgi_startup`` and ``asgi_shutdown`` reach async and sync receivers, once each.
 
 The lifespan scope carries no ``state`` here, as from a server that has none.
+The startup still completes: django-asgi-lifespan then skips the lifespan managers
+(logging a warning); ours logs a warning too and enters them into a state the
+handler keeps for the requests.
 """
 
 from __future__ import annotations

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 
-from lifespan_container.types import State
+from lifespan_container.types import LifespanManager
 
 CLOSE_WITHIN = 5.0
 
@@ -22,7 +21,7 @@ class Entries:
 
 
 @asynccontextmanager
-async def httpx_lifespan_manager() -> AsyncIterator[State]:
+async def httpx_lifespan_manager() -> LifespanManager:
     """A client for the lifespan state, closed when the lifespan ends."""
     Entries.count += 1
     client = httpx.AsyncClient()
