@@ -173,7 +173,7 @@ class LifespanManagers:
                 if key in owners:
                     failures.append(
                         Failure(
-                            f"{step} and {owners[key]}",
+                            f"lifespan managers {_name(owners[key])} and {_name(step)}",
                             reason=(
                                 f"both yielded the key {key!r}: each key of the lifespan "
                                 "state comes from one manager (rename one of them)"
@@ -212,6 +212,11 @@ class LifespanManagers:
                 [(step, exiting)], fail_fast=False, timeout=Limit(left, str(limit))
             )
         return failures
+
+
+def _name(step: str) -> str:
+    """The quoted factory name of a manager's step."""
+    return step.removeprefix("lifespan manager ")
 
 
 async def _exit_one(step: str, manager: AbstractAsyncContextManager[Any], tracker: Tracker) -> None:
