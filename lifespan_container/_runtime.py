@@ -105,6 +105,9 @@ class Runtime:
         them before closing the resources."""
         self.request_views: dict[asyncio.Task[Any], asyncio.Task[Any]] = {}
         """Django 5.2: the task running a request's view, by the server's task."""
+        self.kept_state: dict[str, Any] | None = None
+        """The lifespan managers' state, kept by the handler when the server gave the
+        lifespan none; copied into each request's scope that has no state."""
 
     @property
     def request_scoped(self) -> bool:

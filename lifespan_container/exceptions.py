@@ -17,6 +17,7 @@ __all__ = [
     "InjectionError",
     "LifespanContainerError",
     "MarkerUsedError",
+    "MissingScopeStateError",
     "RequestScopeError",
     "ResourcesNotStartedError",
     "ShutdownFailedError",
@@ -103,4 +104,14 @@ class RequestScopeError(LifespanContainerError):
     ``lifespan_container.request_scope()``; a management command, ``run()``, a
     startup receiver or a task that outlives its request must open a scope of its
     own. Also raised when a request-scoped generator does not yield exactly once.
+    """
+
+
+class MissingScopeStateError(LifespanContainerError):
+    """The server gave the lifespan no ``state`` (``scope["state"]``).
+
+    django-asgi-lifespan's name. This library's handler does not stop at it: the
+    lifespan managers are entered all the same, the handler keeps their state and
+    copies it into each request's scope, and a warning is logged. So it is never
+    raised; it exists for code written for django-asgi-lifespan that catches it.
     """

@@ -6,17 +6,21 @@ lifecycle and the lifespan signals, in this order:
 
 startup
     1. open every resource of the container (ordered, concurrent, all or nothing);
-    2. send ``asgi_startup`` (receivers can use the open resources).
+    2. enter the lifespan managers (``register_lifespan_manager``, ``asgi_lifespan``)
+       and merge what they yield into the state;
+    3. send ``asgi_startup`` (receivers can use the open resources and the state).
 
-    Both steps together are bounded by ``STARTUP_TIMEOUT``. If anything fails or
-    the time passes, every opened resource is closed again (bounded by
-    ``SHUTDOWN_TIMEOUT``) and the server gets ``lifespan.startup.failed``.
+    All together are bounded by ``STARTUP_TIMEOUT``. If anything fails or the
+    time passes, every entered manager is exited and every opened resource is
+    closed again (bounded by ``SHUTDOWN_TIMEOUT``) and the server gets
+    ``lifespan.startup.failed``.
 
 shutdown
     1. send ``asgi_shutdown`` (the resources are still open);
-    2. close every resource, even when a receiver failed.
+    2. exit the lifespan managers, then close every resource, even when a
+       receiver failed.
 
-    Both steps together are bounded by ``SHUTDOWN_TIMEOUT``; every failure is
+    All together are bounded by ``SHUTDOWN_TIMEOUT``; every failure is
     logged with its traceback and reported in ``lifespan.shutdown.failed``.
 """
 
@@ -33,7 +37,14 @@ from django.core.handlers.asgi import ASGIHandler
 
 from lifespan_container._checks import refuse_foreign_views
 from lifespan_container._dispatch import dispatch
+from lifespan_container._managers import managers_for
 from lifespan_container._redact import get_logger
+from lifespan_container._request_end import (
+    closing_cancelled,
+    failure_of,
+    requests_end,
+    view_unwound,
+)
 from lifespan_container._request_scope import ATTRIBUTE, bind, call_sync
 from lifespan_container._runtime import Runtime, get_runtime
 from lifespan_container._settings import lifespan_settings, request_cleanup_limit
@@ -48,11 +59,12 @@ if TYPE_CHECKING:
     from django.dispatch import Signal
 
     from lifespan_container.engine.limits import Limit
+    from lifespan_container.engine.managers import LifespanManagers
     from lifespan_container.engine.steps import Failure, Tracker
 
     Receivers = Callable[[Tracker, Limit], Awaitable[list[Failure]]]
 
-__all__ = ["LifespanHandler", "start", "stop"]
+__all__ = ["LifespanASGIHandler", "LifespanHandler", "start", "stop"]
 
 logger = get_logger("lifespan_container")
 
@@ -73,6 +85,7 @@ class LifespanHandler(ASGIHandler):
         super().__init__()
         self._runtime = runtime
         self._first_request = True
+        self._managers: dict[int, LifespanManagers] = {}  # by lifespan scope
 
     @property
     def runtime(self) -> Runtime:
@@ -88,7 +101,10 @@ class LifespanHandler(ASGIHandler):
             if self._first_request:
                 self._warn_if_served_without_lifespan()
             # The shutdown waits for the request before it closes the resources.
-            requests = self.runtime.requests
+            runtime = self.runtime
+            if runtime.kept_state is not None and "state" not in scope:
+                scope["state"] = dict(runtime.kept_state)  # as a server copies its state
+            requests = runtime.requests
             task = asyncio.current_task()
             requests.add(task)  # type: ignore[arg-type]  # a server serves in a task
             token = _server_task.set(task)
@@ -97,7 +113,7 @@ class LifespanHandler(ASGIHandler):
                 # send taking any Mapping); at run time it takes what servers pass.
                 await super().__call__(scope, receive, send)  # type: ignore[arg-type]
             except asyncio.CancelledError:
-                await _view_unwound(self.runtime, task)
+                await view_unwound(self.runtime, task)
                 raise
             finally:
                 _server_task.reset(token)
@@ -150,14 +166,14 @@ class LifespanHandler(ASGIHandler):
             if not request_scope.opened and not request_scope.opening:
                 request_scope.closed = True
             elif cancelled:
-                await _closing_cancelled(request_scope, self.runtime)
+                await closing_cancelled(request_scope, self.runtime)
             elif request_scope.error is None and request_scope.completed:  # the usual end
                 rest = request_scope.close_now(None, request_cleanup_limit(), call_sync)
                 if rest is not None:
                     await rest
             else:
                 await request_scope.aclose(
-                    _failure(request_scope), request_cleanup_limit(), call_sync
+                    failure_of(request_scope), request_cleanup_limit(), call_sync
                 )
 
     async def read_body(self, receive: Any) -> Any:
@@ -264,7 +280,12 @@ class LifespanHandler(ASGIHandler):
                 await sync_to_async(refuse_foreign_views)()
             return await self._send(asgi_startup, scope, tracker, fail_fast=True)
 
-        await start(self.runtime, receivers)
+        managers = self._managers[id(scope)] = managers_for(scope, type(self), self.runtime)
+        try:
+            await start(self.runtime, receivers, managers)
+        except BaseException:
+            self._ended(scope)
+            raise
 
     async def shutdown(self, scope: Mapping[str, Any]) -> None:
         """Send ``asgi_shutdown``, then close the resources; bounded, never half way.
@@ -277,10 +298,19 @@ class LifespanHandler(ASGIHandler):
         """
 
         async def receivers(tracker: Tracker, limit: Limit) -> list[Failure]:
-            await _requests_end(self.runtime, tracker, limit)
+            await requests_end(self.runtime, tracker, limit)
             return await self._send(asgi_shutdown, scope, tracker, fail_fast=False, limit=limit)
 
-        await stop(self.runtime, receivers)
+        try:
+            await stop(self.runtime, receivers, self._managers.get(id(scope)))
+        finally:
+            self._ended(scope)
+
+    def _ended(self, scope: Mapping[str, Any]) -> None:
+        """Forget the lifespan's managers, and the state kept for its requests."""
+        managers = self._managers.pop(id(scope), None)
+        if managers is not None and self.runtime.kept_state is managers.state:
+            self.runtime.kept_state = None
 
     async def _send(
         self,
@@ -303,6 +333,10 @@ class LifespanHandler(ASGIHandler):
         )
 
 
+LifespanASGIHandler = LifespanHandler
+"""django-asgi-lifespan's name for the handler: the same class."""
+
+
 def _close_body_file() -> None:
     """Close the request's body file, which Django 5.2 leaves open (6.0 closes it).
 
@@ -313,93 +347,12 @@ def _close_body_file() -> None:
         body_file.close()
 
 
-async def _view_unwound(runtime: Runtime, server: asyncio.Task[Any] | None) -> None:
-    """The server cancelled the request: on Django 5.2, cancel its view and wait for it."""
-    view = runtime.request_views.get(server)  # type: ignore[arg-type]
-    if view is not None and not view.done():
-        view.cancel()
-        await asyncio.wait({view})
-
-
-async def _requests_end(runtime: Runtime, tracker: Tracker, limit: Limit) -> None:
-    """Wait, within ``limit``, for the requests in flight and their closes to end."""
-    running = runtime.requests | runtime.request_closes
-    if not running:
-        return
-    logger.info(
-        "Waiting for %d request(s) to end before the resources close (at most %s).",
-        len(running),
-        limit,
-    )
-    with tracker.step(f"waiting for {len(running)} request(s) to end"):
-        _, pending = await asyncio.wait(running, timeout=limit.seconds)
-    if pending:
-        logger.warning(
-            "%d request(s) still ran at the end of the wait for them (%s); the "
-            "resources close under them. A server's graceful timeout (uvicorn "
-            "--timeout-graceful-shutdown, gunicorn --graceful-timeout) cancels "
-            "requests before the shutdown.",
-            len(pending),
-            limit,
-        )
-
-
-def _failure(request_scope: RequestScope) -> BaseException | None:
-    """What to throw into the request's resources: the failure, or ``RequestAborted``."""
-    error = request_scope.error
-    if request_scope.completed and (error is None or isinstance(error, asyncio.CancelledError)):
-        return None  # the whole response went out: what came after does not undo it
-    if error is None or isinstance(error, asyncio.CancelledError):
-        aborted = RequestAborted("The client disconnected before the response was complete.")
-        aborted.__cause__ = error
-        return aborted
-    return error
-
-
-def _closing_cancelled(request_scope: RequestScope, runtime: Runtime) -> Awaitable[None]:
-    """Close the resources of a request the server cancelled; never raises but that.
-
-    The view is cancelled first and waited for (on Django 5.2 it runs in a task of
-    its own that would go on using the resources). The closes run in a task of their
-    own, so that a second cancellation cannot cut them short, and that the lifespan's
-    shutdown waits for.
-    """
-    handler_task = asyncio.current_task()
-    worker = request_scope.worker
-    task = asyncio.ensure_future(
-        _after_the_view(
-            request_scope,
-            worker if worker is not handler_task else None,
-            request_cleanup_limit(),
-        )
-    )
-    closes = runtime.request_closes
-    closes.add(task)
-    task.add_done_callback(closes.discard)
-    return _shielded(task)
-
-
-async def _after_the_view(
-    request_scope: RequestScope, worker: asyncio.Task[Any] | None, limit: Limit
+async def start(
+    runtime: Runtime,
+    receivers: Receivers | None = None,
+    managers: LifespanManagers | None = None,
 ) -> None:
-    if worker is not None and not worker.done():
-        worker.cancel()
-        await asyncio.wait({worker}, timeout=limit.seconds)  # a sync view cannot be
-    if request_scope.error is None and not request_scope.completed:
-        request_scope.fail(asyncio.CancelledError())
-    await request_scope.aclose(_failure(request_scope), limit, call_sync)
-
-
-async def _shielded(task: asyncio.Future[None]) -> None:
-    try:
-        await asyncio.shield(task)
-    except asyncio.CancelledError:
-        await asyncio.wait({task})  # each step is bounded by the cleanup limit
-        raise
-
-
-async def start(runtime: Runtime, receivers: Receivers | None = None) -> None:
-    """Open the runtime's resources, then run ``receivers``: all or nothing, bounded.
+    """Open the runtime's resources, enter ``managers``, run ``receivers``: all or nothing.
 
     The engine's startup (:class:`~lifespan_container.engine.lifespan.Lifespan`)
     within ``STARTUP_TIMEOUT``, rolled back within ``SHUTDOWN_TIMEOUT``. Before it,
@@ -409,12 +362,17 @@ async def start(runtime: Runtime, receivers: Receivers | None = None) -> None:
     settings = lifespan_settings()
     runtime.lifespans += 1
     runtime.refuse_class_overrides()
-    await runtime.lifespan.start(settings.startup, settings.shutdown, receivers)
+    await runtime.lifespan.start(settings.startup, settings.shutdown, receivers, managers)
 
 
-async def stop(runtime: Runtime, receivers: Receivers | None = None) -> None:
-    """Run ``receivers``, then close the runtime's resources; bounded, never half way.
+async def stop(
+    runtime: Runtime,
+    receivers: Receivers | None = None,
+    managers: LifespanManagers | None = None,
+) -> None:
+    """Run ``receivers``, exit ``managers``, close the resources; bounded, never half way.
 
-    The engine's shutdown within ``SHUTDOWN_TIMEOUT``; ``receivers`` get at most half.
+    The engine's shutdown within ``SHUTDOWN_TIMEOUT``; ``receivers`` get at most
+    half, ``managers`` at most half of what is left.
     """
-    await runtime.lifespan.stop(lifespan_settings().shutdown, receivers)
+    await runtime.lifespan.stop(lifespan_settings().shutdown, receivers, managers)

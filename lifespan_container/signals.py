@@ -17,6 +17,18 @@ arguments:
   server provides none. What a startup receiver stores in it, the server copies
   into every request's scope (see :func:`lifespan_container.lifespan_state`).
 
+``asgi_lifespan``
+    django-asgi-lifespan's signal, sent on every ``lifespan.startup`` after the
+    resources opened and before ``asgi_startup``, with ``sender`` (the handler's
+    class), ``scope`` and ``state``. Each receiver returns a lifespan manager
+    factory: a zero-argument callable giving an async context manager (an
+    ``@asynccontextmanager`` function) that yields a mapping. The managers are
+    entered together with those given to
+    :func:`~lifespan_container.register.register_lifespan_manager`, their mappings
+    merged into the state, and exited at shutdown after ``asgi_shutdown`` (see
+    :mod:`lifespan_container.register` for the rules). Async receivers are awaited;
+    sync receivers work too (they run off the event loop, like the other signals').
+
 ``resource_started``, ``resource_stopped``, ``resource_failed``
     Sent after each resource of the container opened, closed, or failed to, for
     metrics and tracing.
@@ -35,6 +47,7 @@ from __future__ import annotations
 from django.dispatch import Signal
 
 __all__ = [
+    "asgi_lifespan",
     "asgi_shutdown",
     "asgi_startup",
     "resource_failed",
@@ -48,6 +61,10 @@ asgi_startup = Signal()
 asgi_shutdown = Signal()
 """Sent when shutdown begins, before any resource closes. Keyword arguments:
 ``scope``, ``state``."""
+
+asgi_lifespan = Signal()
+"""Sent at startup, before ``asgi_startup``; each receiver returns a lifespan manager
+factory. Keyword arguments: ``scope``, ``state``."""
 
 resource_started = Signal()
 """A resource opened. Keyword arguments: ``name``, ``duration`` (seconds)."""

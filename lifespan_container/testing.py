@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ParamSpec, Self, TypeVar, overload
 
 from asgiref.sync import iscoroutinefunction
 from dependency_injector import containers, providers
+from django.test import AsyncClient
 
 from lifespan_container._configuration import fill_configuration
 from lifespan_container._lifespans import Held, default_application, run_lifespan
@@ -41,8 +42,10 @@ if TYPE_CHECKING:
     import httpx
 
     from lifespan_container.engine.protocol import ASGIApp
+    from lifespan_container.types import State
 
 __all__ = [
+    "LifespanAwareAsyncClient",
     "Overrides",
     "lifespan",
     "lifespan_client",
@@ -347,3 +350,63 @@ def use_container(
     finally:
         set_runtime(previous)
         Runtime.restore_snapshot(saved)
+
+
+class LifespanAwareAsyncClient(AsyncClient):
+    """Django's ``AsyncClient``, passing a lifespan ``state`` in every request's scope.
+
+    As django-asgi-lifespan's: each request's scope gets ``state`` (the same dict),
+    so ``request.state`` (:mod:`lifespan_container.middleware`) and
+    :func:`~lifespan_container.lifespan_state` see it. ``state`` defaults to a new
+    empty dict. Used as an async context manager, it also runs the real lifespan
+    (:func:`lifespan`, of ``application`` or the project's handler): the startup on
+    entry, the shutdown on exit, and in between the requests get the state the
+    lifespan filled (the lifespan managers' values)::
+
+        async with LifespanAwareAsyncClient() as client:
+            response = await client.get("/greeting")
+
+    ``defaults`` go to ``AsyncClient`` (``headers=``, ``raise_request_exception=``...).
+    """
+
+    def __init__(
+        self,
+        *,
+        state: State | None = None,
+        application: ASGIApp | None = None,
+        **defaults: Any,
+    ) -> None:
+        super().__init__(**defaults)
+        self.state: State = state if state is not None else {}
+        self.application = application
+        self._running: contextlib.AsyncExitStack | None = None
+        self._given: State | None = None
+
+    def _base_scope(self, **request: Any) -> dict[str, Any]:
+        # Django's (undeclared in django-stubs): the scope every request starts from.
+        scope: dict[str, Any] = super()._base_scope(**request)  # type: ignore[misc]
+        scope["state"] = self.state
+        return scope
+
+    async def __aenter__(self) -> Self:
+        """Run the real lifespan startup; the requests get its state until the exit."""
+        if self._running is not None:
+            msg = "This LifespanAwareAsyncClient already runs a lifespan: enter it once."
+            raise LifespanContainerError(msg)
+        running = contextlib.AsyncExitStack()
+        state = await running.enter_async_context(lifespan(self.application))
+        self._running, self._given, self.state = running, self.state, state
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Run the real lifespan shutdown; the requests get the given state again."""
+        running, self._running = self._running, None
+        if self._given is not None:
+            self.state, self._given = self._given, None
+        if running is not None:
+            await running.__aexit__(exc_type, exc, traceback)

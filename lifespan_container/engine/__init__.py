@@ -21,6 +21,9 @@ asyncio. The modules, from the bottom up:
 ``lifecycle``
     Opens the resources (bounded, all or nothing) and closes them (bounded,
     never half way), reporting each step.
+``managers``
+    Lifespan managers (django-asgi-lifespan's): async context managers entered
+    after the resources, their mappings merged into the state, exited before them.
 ``lifespan``
     One lifespan: the phase, startup with rollback, shutdown with its budget
     split between the receivers and the resources, close-on-cancel.

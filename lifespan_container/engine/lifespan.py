@@ -1,17 +1,24 @@
 """One lifespan of a container: its phase, its bounded startup and shutdown.
 
 startup
-    Open every resource (ordered, concurrent, all or nothing), then run the
+    Open every resource (ordered, concurrent, all or nothing), then enter the
+    lifespan managers (:mod:`~lifespan_container.engine.managers`), then run the
     receivers (the Django layer's ``asgi_startup``), together bounded by the
     startup limit. If anything fails, the time passes or the startup is
-    cancelled, every opened resource is closed again (bounded by the shutdown
-    limit) and :class:`StartupFailedError` names each failure.
+    cancelled, every entered manager is exited and every opened resource is
+    closed again (bounded by the shutdown limit) and :class:`StartupFailedError`
+    names each failure.
 
 shutdown
-    Run the receivers (at most half of the shutdown limit), then close every
-    resource with the time that is left, even when a receiver failed or was
+    Run the receivers (at most half of the shutdown limit), then exit the
+    managers (at most half of the time left), then close every resource with the
+    time that is left, even when a receiver or a manager failed or was
     cancelled. Every failure is logged and raised together in
     :class:`ShutdownFailedError`.
+
+Lifespans of a project with no container may overlap (nothing of theirs is bound
+to an event loop): each has its own managers, and the phase is ``serving`` while
+any of them serves.
 """
 
 from __future__ import annotations
@@ -29,6 +36,9 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from lifespan_container.engine.lifecycle import ResourceLifecycle
+    from lifespan_container.engine.managers import LifespanManagers
+
+    Receivers = Callable[[Tracker, Limit], Awaitable[list[Failure]]]
 
 __all__ = ["Lifespan", "Phase"]
 
@@ -47,16 +57,19 @@ class Lifespan:
         self.phase: Phase = "idle"
         """``starting``, ``serving`` (startup completed), ``stopping`` (shutdown
         began), ``stopped``. Readiness is ``serving``."""
+        self._serving = 0  # lifespans between a completed startup and their shutdown
 
     async def start(
         self,
         startup: Limit,
         shutdown: Limit,
-        receivers: Callable[[Tracker, Limit], Awaitable[list[Failure]]] | None = None,
+        receivers: Receivers | None = None,
+        managers: LifespanManagers | None = None,
     ) -> None:
-        """Open the resources, then run ``receivers``: all or nothing, within ``startup``.
+        """Open the resources, enter ``managers``, run ``receivers``: all or nothing.
 
-        On failure every opened resource closes again within ``shutdown``, and
+        Within ``startup``. On failure every entered manager is exited and every
+        opened resource closes again within ``shutdown``, and
         :class:`StartupFailedError` is raised naming each failure.
         """
         lifecycle = self.lifecycle
@@ -69,11 +82,14 @@ class Lifespan:
             msg = f"{msg} {self.advice.already_open}" if self.advice.already_open else msg
             logger.error(msg)
             raise StartupFailedError(msg)
-        self.phase = "starting"
+        if not self._serving:
+            self.phase = "starting"
         tracker = Tracker()
         try:
             async with asyncio.timeout(startup.seconds):
                 failures = await lifecycle.start(tracker=tracker) if lifecycle else []
+                if not failures and managers is not None:
+                    failures = await managers.enter(tracker)
                 if not failures and receivers is not None:
                     failures = await receivers(tracker, startup)
         except TimeoutError:
@@ -82,37 +98,38 @@ class Lifespan:
         except BaseException:
             # Cancelled by the server: still close what was opened.
             try:
-                if lifecycle:
-                    await lifecycle.stop(shutdown)
+                await self._roll_back(shutdown, managers)
             finally:
-                self.phase = "stopped"
+                self._stopped()
             raise
         if not failures:
+            self._serving += 1
             self.phase = "serving"
             return
         message = f"Startup failed: {describe(failures)}."
         try:
-            if lifecycle:
-                rollback = await lifecycle.stop(shutdown)
-                if rollback:
-                    message += f" Closing the opened resources also failed: {describe(rollback)}."
+            rollback = await self._roll_back(shutdown, managers)
+            if rollback:
+                message += f" Closing the opened resources also failed: {describe(rollback)}."
         finally:
-            self.phase = "stopped"
+            self._stopped()
         logger.error(message)
         raise StartupFailedError(message, failures) from _first_error(failures)
 
     async def stop(
         self,
         shutdown: Limit,
-        receivers: Callable[[Tracker, Limit], Awaitable[list[Failure]]] | None = None,
+        receivers: Receivers | None = None,
+        managers: LifespanManagers | None = None,
     ) -> None:
-        """Run ``receivers``, then close the resources; within ``shutdown``, never half way.
+        """Run ``receivers``, exit ``managers``, close the resources; never half way.
 
-        ``receivers`` get at most half of ``shutdown``, so that the resources always
-        have the other half to close.
+        Within ``shutdown``: ``receivers`` get at most half of it, the managers at
+        most half of what is left, so that the resources always have time to close.
         """
-        lifecycle = self.lifecycle
-        self.phase = "stopping"
+        self._serving = max(self._serving - 1, 0)
+        if not self._serving:
+            self.phase = "stopping"
         tracker = Tracker()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + shutdown.seconds
@@ -123,15 +140,42 @@ class Lifespan:
         finally:
             # Also when the receivers were cancelled: the resources close regardless.
             try:
-                if lifecycle:
-                    left = Limit(max(deadline - loop.time(), 0.0), str(shutdown))
-                    failures += await lifecycle.stop(left, tracker)
+                failures += await self._close(deadline, shutdown, managers, tracker)
             finally:
-                self.phase = "stopped"
+                self._stopped()
         if failures:
             message = f"Shutdown finished with errors: {describe(failures)}."
             logger.error(message)
             raise ShutdownFailedError(message, failures) from _first_error(failures)
+
+    async def _roll_back(self, shutdown: Limit, managers: LifespanManagers | None) -> list[Failure]:
+        """Undo a startup: exit the entered managers, close the opened resources."""
+        deadline = asyncio.get_running_loop().time() + shutdown.seconds
+        return await self._close(deadline, shutdown, managers, Tracker())
+
+    async def _close(
+        self,
+        deadline: float,
+        shutdown: Limit,
+        managers: LifespanManagers | None,
+        tracker: Tracker,
+    ) -> list[Failure]:
+        """Exit the managers (half of the time left at most), then close the resources."""
+        loop = asyncio.get_running_loop()
+        failures: list[Failure] = []
+        try:
+            if managers is not None and managers.entered:
+                half = max(deadline - loop.time(), 0.0) / 2
+                failures += await managers.exit(Limit(half, str(shutdown)), tracker)
+        finally:
+            if self.lifecycle:
+                left = Limit(max(deadline - loop.time(), 0.0), str(shutdown))
+                failures += await self.lifecycle.stop(left, tracker)
+        return failures
+
+    def _stopped(self) -> None:
+        """A lifespan ended: ``stopped``, unless another (no container) still serves."""
+        self.phase = "serving" if self._serving else "stopped"
 
 
 def _first_error(failures: list[Failure]) -> BaseException | None:
