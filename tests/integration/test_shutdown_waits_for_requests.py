@@ -105,6 +105,17 @@ async def waits_for_requests(caplog: pytest.LogCaptureFixture, state: Database) 
     )
 
 
+async def serving_a_query(
+    pool: tuple[Runtime, Database], caplog: pytest.LogCaptureFixture
+) -> tuple[Lifespan, asyncio.Task[None]]:
+    """The lifespan started (INFO logged) and a request to the query view on its way."""
+    caplog.set_level("INFO", logger="lifespan_container")
+    handler = LifespanHandler(pool[0])
+    lifespan = Lifespan(handler)
+    assert await lifespan.startup() == STARTUP_COMPLETE
+    return lifespan, Exchange(handler, "/query/").run()
+
+
 async def test_a_request_the_server_cancelled_unwinds_before_the_pool_closes(
     pool: tuple[Runtime, Database], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -114,12 +125,8 @@ async def test_a_request_the_server_cancelled_unwinds_before_the_pool_closes(
     the view runs in a task that Django leaves running when the request is
     cancelled: it is cancelled with it.
     """
-    runtime, state = pool
-    caplog.set_level("INFO", logger="lifespan_container")
-    handler = LifespanHandler(runtime)
-    lifespan = Lifespan(handler)
-    assert await lifespan.startup() == STARTUP_COMPLETE
-    request = Exchange(handler, "/query/").run()
+    state = pool[1]
+    lifespan, request = await serving_a_query(pool, caplog)
     async with asyncio.timeout(WAIT):
         await state.querying.wait()
         request.cancel()  # the server's graceful timeout passed
@@ -147,12 +154,8 @@ async def test_a_request_the_server_did_not_cancel_gets_half_the_shutdown_timeou
 ) -> None:
     """The wait is bounded: the pool closes at half of ``SHUTDOWN_TIMEOUT``, with a
     warning that names the server setting that cancels requests first."""
-    runtime, state = pool
-    caplog.set_level("INFO", logger="lifespan_container")
-    handler = LifespanHandler(runtime)
-    lifespan = Lifespan(handler)
-    assert await lifespan.startup() == STARTUP_COMPLETE
-    request = Exchange(handler, "/query/").run()
+    state = pool[1]
+    lifespan, request = await serving_a_query(pool, caplog)
     async with asyncio.timeout(WAIT):
         await state.querying.wait()
 
@@ -183,18 +186,14 @@ async def test_a_shutdown_without_requests_in_flight_does_not_wait(
     pool: tuple[Runtime, Database], caplog: pytest.LogCaptureFixture
 ) -> None:
     """Requests that ended are forgotten: the shutdown neither waits nor says it does."""
-    runtime, state = pool
-    caplog.set_level("INFO", logger="lifespan_container")
-    handler = LifespanHandler(runtime)
-    lifespan = Lifespan(handler)
-    assert await lifespan.startup() == STARTUP_COMPLETE
-    request = Exchange(handler, "/query/").run()
+    state = pool[1]
+    lifespan, request = await serving_a_query(pool, caplog)
     async with asyncio.timeout(WAIT):
         await state.querying.wait()
         request.cancel()
         state.answer.set()
         await asyncio.wait({request})
-    assert not runtime.requests
+    assert not pool[0].requests
 
     assert await lifespan.shutdown() == SHUTDOWN_COMPLETE
     await lifespan.finish()

@@ -45,19 +45,25 @@ def lifespan_threads() -> list[threading.Thread]:
     return [thread for thread in threading.enumerate() if thread.name == "lifespan-loop"]
 
 
-@sync_client_project
-class SyncClientTests(TestCase):
-    """``self.client`` in a ``TestCase``, its test methods decorated with ``@with_lifespan``."""
+class WithUpstream:
+    """A local upstream for the class, its URL the HTTP client's for each test."""
 
     upstream: Upstream
 
     @classmethod
     def setUpClass(cls) -> None:
-        super().setUpClass()
-        cls.upstream = cls.enterClassContext(upstream_server())
+        super().setUpClass()  # type: ignore[misc]
+        cls.upstream = cls.enterClassContext(upstream_server())  # type: ignore[attr-defined]
 
     def setUp(self) -> None:
-        self.enterContext(override(Container.config.upstream_url, self.upstream.url))
+        self.enterContext(  # type: ignore[attr-defined]
+            override(Container.config.upstream_url, self.upstream.url)
+        )
+
+
+@sync_client_project
+class SyncClientTests(WithUpstream, TestCase):
+    """``self.client`` in a ``TestCase``, its test methods decorated with ``@with_lifespan``."""
 
     @with_lifespan
     def test_an_async_view_uses_the_lifespans_http_client(self) -> None:
@@ -112,17 +118,7 @@ class SyncClientTests(TestCase):
 
 
 @sync_client_project
-class SyncClientTransactionTests(TransactionTestCase):
-    upstream: Upstream
-
-    @classmethod
-    def setUpClass(cls) -> None:
-        super().setUpClass()
-        cls.upstream = cls.enterClassContext(upstream_server())
-
-    def setUp(self) -> None:
-        self.enterContext(override(Container.config.upstream_url, self.upstream.url))
-
+class SyncClientTransactionTests(WithUpstream, TransactionTestCase):
     @with_lifespan
     def test_committed_rows_and_the_http_client(self) -> None:
         User.objects.create(username="committed")
