@@ -24,25 +24,68 @@ if TYPE_CHECKING:
     from lifespan_container.engine.request_scope import RequestScope
     from lifespan_container.engine.steps import Tracker
 
-__all__ = ["closing_cancelled", "failure_of", "requests_end", "view_unwound"]
+__all__ = [
+    "closing_cancelled",
+    "failure_of",
+    "requests_end",
+    "unfinished_closed",
+    "view_unwound",
+]
 
 logger = get_logger("lifespan_container")
 
 
-async def view_unwound(runtime: Runtime, server: asyncio.Task[Any] | None) -> None:
-    """The server cancelled the request: on Django 5.2, cancel its view and wait for it."""
+async def view_unwound(runtime: Runtime, server: asyncio.Task[Any] | None, path: str) -> None:
+    """The server cancelled the request: on Django 5.2, cancel its view and wait for it.
+
+    The wait is bounded by ``REQUEST_CLEANUP_TIMEOUT``: a view that ignores its
+    cancellation is logged and left behind.
+    """
     view = runtime.request_views.get(server)  # type: ignore[arg-type]
-    if view is not None and not view.done():
-        view.cancel()
-        await asyncio.wait({view})
-
-
-async def requests_end(runtime: Runtime, tracker: Tracker, limit: Limit) -> None:
-    """Wait, within ``limit``, for the requests in flight and their closes to end."""
-    loop = asyncio.get_running_loop()  # requests a server serves in another loop are its own
-    running = {t for t in runtime.requests | runtime.request_closes if t.get_loop() is loop}
-    if not running:
+    if view is None or view.done():
         return
+    view.cancel()
+    limit = request_cleanup_limit()
+    _, running = await asyncio.wait({view}, timeout=limit.seconds)
+    if running:
+        logger.warning(
+            "The view of the cancelled request %r ignored its cancellation until the end "
+            "of %s; the request ends without waiting for it any longer.",
+            path,
+            limit,
+        )
+
+
+async def unfinished_closed(runtime: Runtime) -> None:
+    """Close the request scopes of responses a test never consumed nor closed.
+
+    Each is logged, and closed as a request the client left (``RequestAborted``), on
+    the lifespan's loop before its resources close.
+    """
+    for scope in list(runtime.open_scopes):
+        runtime.open_scopes.discard(scope)
+        if scope.closed or not scope.opened:
+            continue
+        logger.warning(
+            "The response to %r was never read to its end nor closed: its request-scoped "
+            "resources close now, before the lifespan's.",
+            scope.label,
+        )
+        aborted = RequestAborted("The response was never read to its end nor closed.")
+        scope.fail(aborted)
+        await scope.aclose(aborted, request_cleanup_limit(), call_sync)
+
+
+async def requests_end(runtime: Runtime, tracker: Tracker, limit: Limit) -> Limit:
+    """Wait, within ``limit``, for the requests in flight and their closes to end.
+
+    Returns what is left of ``limit`` after the wait, for what shares it.
+    """
+    loop = asyncio.get_running_loop()  # requests a server serves in another loop are its own
+    running = {t for t in {*runtime.requests, *runtime.request_closes} if t.get_loop() is loop}
+    if not running:
+        return limit
+    began = loop.time()
     logger.info(
         "Waiting for %d request(s) to end before the resources close (at most %s).",
         len(running),
@@ -59,6 +102,7 @@ async def requests_end(runtime: Runtime, tracker: Tracker, limit: Limit) -> None
             len(pending),
             limit,
         )
+    return limit.rest(loop.time() - began, "the wait for the requests")
 
 
 def failure_of(request_scope: RequestScope) -> BaseException | None:

@@ -26,8 +26,10 @@ from typing import TYPE_CHECKING, Any, Final, cast
 
 from asgiref.sync import AsyncToSync, SyncToAsync, async_to_sync, sync_to_async
 from dependency_injector import providers
+from django.core.handlers.wsgi import WSGIRequest
 from django.http import HttpRequest
 
+from lifespan_container._runtime import get_runtime
 from lifespan_container.engine.drive import drop
 from lifespan_container.engine.graph import edges
 from lifespan_container.engine.guard import here
@@ -340,7 +342,10 @@ def _scope_of(args: tuple[Any, ...], where: str, needs: tuple[Need, ...]) -> Req
     if isinstance(existing, RequestScope) and not existing.closed:
         return existing
     scope = RequestScope(label=request.path)
-    if here() in AsyncToSync.loop_thread_executors:
+    # A sync handler's request (the sync Client, a WSGI server) in a loop that
+    # async_to_sync made for the view alone; an AsyncClient request in a loop made
+    # for a whole async TestCase method ends in it.
+    if here() in AsyncToSync.loop_thread_executors and isinstance(request, WSGIRequest):
         scope.async_refused = (
             "this async view runs on an event loop made for this one call (Django's sync "
             "test Client, a WSGI server), which ends before the response is closed. Run "
@@ -350,6 +355,7 @@ def _scope_of(args: tuple[Any, ...], where: str, needs: tuple[Need, ...]) -> Req
             "make the resource sync."
         )
     bind(scope, request)
+    get_runtime().open_scopes.add(scope)  # until the response closes it
     original: Callable[[], None] = request.close
 
     def close() -> None:
@@ -368,8 +374,7 @@ def close_fallback(scope: RequestScope) -> None:
     Async values close on the loop that serves the request, sync ones in the thread
     its sync view ran in (asgiref's thread for the request), as under our handler.
     """
-    from lifespan_container._runtime import get_runtime  # noqa: PLC0415
-
+    get_runtime().open_scopes.discard(scope)
     if scope.closed or not scope.opened:
         scope.closed = True
         return

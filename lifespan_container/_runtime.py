@@ -8,6 +8,7 @@ one event loop) is given here, where the lifecycle is made.
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 from typing import TYPE_CHECKING, Any, Final
 
@@ -26,6 +27,8 @@ from lifespan_container.exceptions import LifespanContainerError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from lifespan_container.engine.request_scope import RequestScope
 
 __all__ = ["Runtime", "get_container", "get_runtime"]
 
@@ -100,9 +103,13 @@ class Runtime:
         self.request_closes: set[asyncio.Task[None]] = set()
         """Request scopes being closed in the background (a test client closed the
         response on the event loop's thread); the test helpers wait for them."""
-        self.requests: set[asyncio.Task[Any]] = set()
-        """The server's tasks serving requests now; the lifespan shutdown waits for
-        them before closing the resources."""
+        self.open_scopes: set[RequestScope] = set()
+        """Request scopes of requests our handler does not serve (test clients, direct
+        calls), until their response closes them; the lifespan's end closes the rest."""
+        self.requests: collections.Counter[asyncio.Task[Any]] = collections.Counter()
+        """The server's tasks serving requests now (with how many calls of the handler
+        each runs: one may call it again); the lifespan shutdown waits for them before
+        closing the resources."""
         self.request_views: dict[asyncio.Task[Any], asyncio.Task[Any]] = {}
         """Django 5.2: the task running a request's view, by the server's task."""
         self.kept_state: dict[str, Any] | None = None

@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from asgiref.sync import sync_to_async
 from django.core.exceptions import RequestAborted
@@ -85,7 +85,7 @@ class LifespanHandler(ASGIHandler):
         super().__init__()
         self._runtime = runtime
         self._first_request = True
-        self._managers: dict[int, LifespanManagers] = {}  # by lifespan scope
+        self._managers: dict[int, LifespanManagers] = {}  # by lifespan scope, while it runs
 
     @property
     def runtime(self) -> Runtime:
@@ -105,34 +105,40 @@ class LifespanHandler(ASGIHandler):
             if runtime.kept_state is not None and "state" not in scope:
                 scope["state"] = dict(runtime.kept_state)  # as a server copies its state
             requests = runtime.requests
-            task = asyncio.current_task()
-            requests.add(task)  # type: ignore[arg-type]  # a server serves in a task
+            task = cast("asyncio.Task[Any]", asyncio.current_task())  # a server's task
+            requests[task] += 1
             token = _server_task.set(task)
             try:
                 # django-stubs types Django's handler more narrowly (a dict scope, a
                 # send taking any Mapping); at run time it takes what servers pass.
                 await super().__call__(scope, receive, send)  # type: ignore[arg-type]
             except asyncio.CancelledError:
-                await view_unwound(self.runtime, task)
+                await view_unwound(self.runtime, task, scope.get("path", ""))
                 raise
             finally:
                 _server_task.reset(token)
-                requests.discard(task)
+                requests[task] -= 1
+                if not requests[task]:
+                    del requests[task]
         elif kind == "lifespan":
             self._first_request = False
-            await serve_lifespan(
-                receive,
-                send,
-                startup=functools.partial(self.startup, scope),
-                shutdown=functools.partial(self.shutdown, scope),
-            )
+            try:
+                await serve_lifespan(
+                    receive,
+                    send,
+                    startup=functools.partial(self.startup, scope),
+                    shutdown=functools.partial(self.shutdown, scope),
+                )
+            finally:  # also when the server cancels it: nothing is kept for a scope gone
+                self._ended(scope)
         else:
+            # Django's own sentence first (its tests and users match on it), then ours.
             msg = (
-                f"This handler serves 'http' and 'lifespan' connections, not {kind!r}. To "
-                "serve websockets, route by protocol with Channels: application = "
-                "ProtocolTypeRouter({'http': django_app, 'lifespan': django_app, "
-                "'websocket': websocket_app}) where django_app = "
-                "lifespan_container.asgi.get_asgi_application()."
+                f"Django can only handle ASGI/HTTP connections, not {kind}. This handler "
+                "serves 'http' and 'lifespan' connections. To serve websockets, route by "
+                "protocol with Channels: application = ProtocolTypeRouter({'http': "
+                "django_app, 'lifespan': django_app, 'websocket': websocket_app}) where "
+                "django_app = lifespan_container.asgi.get_asgi_application()."
             )
             raise UnsupportedScopeError(msg)
 
@@ -298,8 +304,8 @@ class LifespanHandler(ASGIHandler):
         """
 
         async def receivers(tracker: Tracker, limit: Limit) -> list[Failure]:
-            await requests_end(self.runtime, tracker, limit)
-            return await self._send(asgi_shutdown, scope, tracker, fail_fast=False, limit=limit)
+            left = await requests_end(self.runtime, tracker, limit)
+            return await self._send(asgi_shutdown, scope, tracker, fail_fast=False, limit=left)
 
         try:
             await stop(self.runtime, receivers, self._managers.get(id(scope)))

@@ -26,11 +26,10 @@ from dependency_injector import containers, providers
 from django.test import AsyncClient
 
 from lifespan_container._configuration import fill_configuration
-from lifespan_container._lifespans import Held, default_application, run_lifespan
+from lifespan_container._lifespans import default_application, lifespan
 from lifespan_container._redact import get_logger
 from lifespan_container._runtime import Runtime, current_runtime, set_runtime
 from lifespan_container.engine.driver import client_for
-from lifespan_container.engine.loop_thread import LoopThread
 from lifespan_container.exceptions import (
     LifespanContainerError,
 )
@@ -58,82 +57,6 @@ logger = get_logger("lifespan_container")
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-class lifespan:  # noqa: N801 (used like contextlib's lower-case context managers)
-    """Run the application's real lifespan startup, and on exit its real shutdown.
-
-    ``application`` defaults to the project's handler
-    (``lifespan_container.asgi.get_asgi_application()``); pass your own ASGI
-    application (for example a Channels ``ProtocolTypeRouter``) if ``asgi.py``
-    wraps it. The block gets the lifespan ``state`` dict, as a server keeps it.
-
-    ``async with lifespan():`` runs the startup in the current event loop, so the
-    resources belong to it: Django's ``AsyncClient``, ``@inject``-ed views called
-    directly and :func:`lifespan_client` all work inside the block.
-
-    ``with lifespan():`` (sync code: a ``TestCase`` method, a plain test) runs an
-    event loop in a background thread for the block, and the lifespan on it. Django's
-    sync ``Client`` (``self.client``, pytest-django's ``client``, DRF's
-    ``APIClient``) then serves async views on that loop, where the resources were
-    opened, and ``async_to_sync`` in a sync view reaches them too; the ORM calls of
-    those views still run in the test's thread, in its transaction. The loop and its
-    thread end with the block.
-
-    A failed startup raises
-    :class:`~lifespan_container.exceptions.StartupFailedError` with the
-    ``lifespan.startup.failed`` message; a failed shutdown raises
-    :class:`~lifespan_container.exceptions.ShutdownFailedError` (unless the block
-    itself raised: then that exception goes on, and the shutdown failure is logged).
-    """
-
-    def __init__(self, application: ASGIApp | None = None) -> None:
-        self.application = application
-        self._running: contextlib.AbstractAsyncContextManager[dict[str, Any]] | None = None
-        self._thread: LoopThread | None = None
-        self._held: Held | None = None
-
-    async def __aenter__(self) -> dict[str, Any]:
-        self._running = run_lifespan(self.application)
-        return await self._running.__aenter__()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> bool | None:
-        running, self._running = self._running, None
-        if running is None:
-            return None
-        return await running.__aexit__(exc_type, exc, traceback)
-
-    def __enter__(self) -> dict[str, Any]:
-        thread = LoopThread("lifespan-loop")
-        thread.__enter__()
-        held = Held(self.application)
-        try:
-            state = thread.call(held.start)
-        except BaseException:
-            thread.__exit__(None, None, None)
-            raise
-        self._thread, self._held = thread, held
-        return state
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        thread, held = self._thread, self._held
-        self._thread = self._held = None
-        if thread is None or held is None:
-            return
-        try:
-            thread.call(held.stop, exc)
-        finally:
-            thread.__exit__(None, None, None)
 
 
 @contextlib.asynccontextmanager
@@ -361,7 +284,8 @@ class LifespanAwareAsyncClient(AsyncClient):
     empty dict. Used as an async context manager, it also runs the real lifespan
     (:func:`lifespan`, of ``application`` or the project's handler): the startup on
     entry, the shutdown on exit, and in between the requests get the state the
-    lifespan filled (the lifespan managers' values)::
+    lifespan filled (the lifespan managers' values), with the entries of a given
+    ``state`` on top (they win over a manager's of the same key)::
 
         async with LifespanAwareAsyncClient() as client:
             response = await client.get("/greeting")
@@ -395,6 +319,7 @@ class LifespanAwareAsyncClient(AsyncClient):
             raise LifespanContainerError(msg)
         running = contextlib.AsyncExitStack()
         state = await running.enter_async_context(lifespan(self.application))
+        state.update(self.state)  # what the test gave, as django-asgi-lifespan passes it
         self._running, self._given, self.state = running, self.state, state
         return self
 

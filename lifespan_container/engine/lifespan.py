@@ -29,7 +29,14 @@ from typing import TYPE_CHECKING, Literal
 from lifespan_container._redact import get_logger, redact
 from lifespan_container.engine.guard import Advice
 from lifespan_container.engine.limits import Limit
-from lifespan_container.engine.steps import Failure, Tracker, describe, timed_out
+from lifespan_container.engine.steps import (
+    CANCEL_GRACE,
+    Failure,
+    Tracker,
+    cancel_and_wait,
+    describe,
+    timed_out,
+)
 from lifespan_container.exceptions import ShutdownFailedError, StartupFailedError
 
 if TYPE_CHECKING:
@@ -136,7 +143,7 @@ class Lifespan:
         failures: list[Failure] = []
         try:
             if receivers is not None:
-                failures = await receivers(tracker, shutdown.share(0.5))
+                failures = await _within(receivers, tracker, shutdown.share(0.5))
         finally:
             # Also when the receivers were cancelled: the resources close regardless.
             try:
@@ -176,6 +183,25 @@ class Lifespan:
     def _stopped(self) -> None:
         """A lifespan ended: ``stopped``, unless another (no container) still serves."""
         self.phase = "serving" if self._serving else "stopped"
+
+
+async def _within(receivers: Receivers, tracker: Tracker, limit: Limit) -> list[Failure]:
+    """Run ``receivers`` within ``limit``, which they are given to keep.
+
+    Receivers that overrun it (past :data:`CANCEL_GRACE`, the time their own
+    bounded steps take to cancel) are cancelled and reported as one failure.
+    """
+    task = asyncio.ensure_future(receivers(tracker, limit))
+    try:
+        done, _ = await asyncio.wait({task}, timeout=limit.seconds)
+        if not done:  # their own bound, due now too, reports what it cut off
+            done, _ = await asyncio.wait({task}, timeout=CANCEL_GRACE)
+    finally:
+        if not task.done():
+            await cancel_and_wait([task])
+    if task in done:
+        return task.result()
+    return [Failure("the shutdown's receivers", reason=f"did not finish within {limit}")]
 
 
 def _first_error(failures: list[Failure]) -> BaseException | None:

@@ -26,6 +26,10 @@ class Limit:
         seconds = self.seconds * fraction
         return Limit(seconds, f"{seconds:g} s, {_part(fraction)} of {self}")
 
+    def rest(self, used: float, after: str) -> Limit:
+        """What is left of this limit once ``used`` seconds went ``after`` something."""
+        return Limit(max(self.seconds - used, 0.0), f"what {after} left of {self}")
+
 
 def _part(fraction: float) -> str:
     return "half" if fraction == 0.5 else f"{fraction:g}"

@@ -18,19 +18,20 @@ It imports nothing from Django.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 import threading
 from typing import TYPE_CHECKING, Any, Final, Self, TypeVar
 
-from asgiref.sync import SyncToAsync, async_to_sync
+from asgiref.sync import AsyncToSync, SyncToAsync, async_to_sync
 
 from lifespan_container._redact import get_logger
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Coroutine
     from types import TracebackType
 
-__all__ = ["LoopThread"]
+__all__ = ["LoopThread", "detached"]
 
 T = TypeVar("T")
 
@@ -50,7 +51,14 @@ class LoopThread:
     the same. On exit the tasks still pending on the loop are cancelled and awaited,
     async generators and the default executor are shut down, the loop is closed and
     the thread joined (bounded by :data:`STOP_WAIT`).
+
+    Blocks may overlap in one thread in any order: ``async_to_sync`` reaches the
+    loop of the newest block still open, and :meth:`call` always reaches its own.
     """
+
+    _adopted = threading.local()
+    """Per thread: ``stack``, the loop threads it entered and has not exited, oldest
+    first; ``saved``, what asgiref knew of the thread before the first of them."""
 
     def __init__(self, name: str = "lifespan-loop", *, adopt: bool = True) -> None:
         self.name = name
@@ -60,9 +68,11 @@ class LoopThread:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._owner: int | None = None
-        self._saved: tuple[object, object] = (_UNSET, _UNSET)
 
     def __enter__(self) -> Self:
+        if self.loop is not None:
+            msg = f"The loop thread {self.name!r} is running already: enter it once."
+            raise RuntimeError(msg)
         try:
             asyncio.get_running_loop()
         except RuntimeError:
@@ -81,7 +91,12 @@ class LoopThread:
         started.wait()
         self.loop, self._thread = loop, thread
         if self.adopt:
-            self._adopt(loop)
+            self._owner = threading.get_ident()
+            stack = self._stack()
+            if not stack:
+                self._adopted.saved = _asgiref_knows()
+            stack.append(self)
+            _tell_asgiref(loop)
         return self
 
     def __exit__(
@@ -90,7 +105,59 @@ class LoopThread:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self._release()
+        try:
+            self._release()
+        finally:
+            self._stop()
+
+    def call(self, function: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """Run ``await function(*args)`` on the loop; this thread waits for the result.
+
+        Work the coroutine sends to ``sync_to_async(thread_sensitive=True)`` runs in
+        this thread meanwhile, also from tasks that outlive an earlier call (the
+        lifespan held between two calls).
+        """
+        loop = self.loop
+        if loop is None:
+            msg = "The loop thread is not running: call it inside its `with` block."
+            raise RuntimeError(msg)
+        if not self.adopt:
+            return asyncio.run_coroutine_threadsafe(_awaited(function, *args), loop).result()
+        before = _asgiref_knows()
+        _tell_asgiref(loop)  # this loop, whichever block of this thread is the newest
+        try:
+            result: T = async_to_sync(_with_this_thread)(function, *args)
+        finally:
+            _restore(before)
+        return result
+
+    def _stack(self) -> list[LoopThread]:
+        stack: list[LoopThread] | None = getattr(self._adopted, "stack", None)
+        if stack is None:
+            stack = self._adopted.stack = []
+        return stack
+
+    def _release(self) -> None:
+        """Give this thread back to the newest block still open, or as it was before."""
+        if self._owner is None:
+            return
+        if threading.get_ident() != self._owner:
+            msg = (
+                "A loop thread is exited in the thread that entered it; its loop is "
+                "stopped all the same."
+            )
+            raise RuntimeError(msg)
+        self._owner = None
+        stack = self._stack()
+        stack.remove(self)
+        if stack:
+            loop = stack[-1].loop
+            if loop is not None:
+                _tell_asgiref(loop)
+        else:
+            _restore(self._adopted.saved)
+
+    def _stop(self) -> None:
         loop, thread = self.loop, self._thread
         self.loop = self._thread = None
         if loop is None or thread is None:
@@ -104,49 +171,6 @@ class LoopThread:
                 self.name,
                 STOP_WAIT,
             )
-
-    def call(self, function: Callable[..., Awaitable[T]], *args: Any) -> T:
-        """Run ``await function(*args)`` on the loop; this thread waits for the result.
-
-        Work the coroutine sends to ``sync_to_async(thread_sensitive=True)`` runs in
-        this thread meanwhile.
-        """
-        loop = self.loop
-        if loop is None:
-            msg = "The loop thread is not running: call it inside its `with` block."
-            raise RuntimeError(msg)
-        if not self.adopt:
-            return asyncio.run_coroutine_threadsafe(_awaited(function, *args), loop).result()
-        result: T = async_to_sync(function)(*args)
-        return result
-
-    def _adopt(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Make this thread a sync thread of ``loop`` for asgiref's ``async_to_sync``."""
-        local = SyncToAsync.threadlocal
-        self._owner = threading.get_ident()
-        self._saved = (
-            getattr(local, "main_event_loop", _UNSET),
-            getattr(local, "main_event_loop_pid", _UNSET),
-        )
-        local.main_event_loop = loop
-        local.main_event_loop_pid = os.getpid()
-
-    def _release(self) -> None:
-        """Give this thread back what asgiref knew of it before :meth:`_adopt`."""
-        if self._owner is None:
-            return
-        if threading.get_ident() != self._owner:
-            msg = "A loop thread is exited in the thread that entered it."
-            raise RuntimeError(msg)
-        local = SyncToAsync.threadlocal
-        names = ("main_event_loop", "main_event_loop_pid")
-        for name, saved in zip(names, self._saved, strict=True):
-            if saved is _UNSET:
-                if hasattr(local, name):
-                    delattr(local, name)
-            else:
-                setattr(local, name, saved)
-        self._owner = None
 
     @staticmethod
     def _run(loop: asyncio.AbstractEventLoop, started: threading.Event) -> None:
@@ -162,6 +186,63 @@ class LoopThread:
             finally:
                 asyncio.set_event_loop(None)
                 loop.close()
+
+
+def detached(coroutine: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+    """A task for ``coroutine`` that may outlive the call that starts it.
+
+    A task inherits the context of the ``async_to_sync`` call that creates it, and
+    with it the calling thread's executor, which quits when that call returns: its
+    later ``sync_to_async`` calls would fail. This task forgets it; its
+    thread-sensitive work goes to the thread of the :meth:`LoopThread.call` that
+    runs at the time.
+    """
+    context = contextvars.copy_context()
+    context.run(setattr, AsyncToSync.executors, "current", None)
+    return asyncio.get_running_loop().create_task(coroutine, context=context)
+
+
+async def _with_this_thread(function: Callable[..., Awaitable[T]], *args: Any) -> T:
+    """Await ``function(*args)``; meanwhile the calling thread is the loop's sync thread."""
+    loop = asyncio.get_running_loop()
+    executors = AsyncToSync.loop_thread_executors
+    previous = executors.get(loop)
+    executor = getattr(AsyncToSync.executors, "current", None)
+    if executor is not None:
+        executors[loop] = executor
+    try:
+        return await function(*args)
+    finally:
+        if previous is None:
+            executors.pop(loop, None)
+        else:
+            executors[loop] = previous
+
+
+def _asgiref_knows() -> tuple[object, object]:
+    """What asgiref knows of this thread: the loop its ``async_to_sync`` reaches."""
+    local = SyncToAsync.threadlocal
+    return (
+        getattr(local, "main_event_loop", _UNSET),
+        getattr(local, "main_event_loop_pid", _UNSET),
+    )
+
+
+def _tell_asgiref(loop: asyncio.AbstractEventLoop) -> None:
+    """Make this thread a sync thread of ``loop`` for asgiref's ``async_to_sync``."""
+    local = SyncToAsync.threadlocal
+    local.main_event_loop = loop
+    local.main_event_loop_pid = os.getpid()
+
+
+def _restore(known: tuple[object, object]) -> None:
+    local = SyncToAsync.threadlocal
+    for name, saved in zip(("main_event_loop", "main_event_loop_pid"), known, strict=True):
+        if saved is _UNSET:
+            if hasattr(local, name):
+                delattr(local, name)
+        else:
+            setattr(local, name, saved)
 
 
 async def _awaited(function: Callable[..., Awaitable[T]], *args: Any) -> T:

@@ -175,8 +175,8 @@ class LifespanManagers:
                         Failure(
                             f"lifespan managers {_name(owners[key])} and {_name(step)}",
                             reason=(
-                                f"both yielded the key {key!r}: each key of the lifespan "
-                                "state comes from one manager (rename one of them)"
+                                f"both yielded the key {key!r} (each key of the lifespan "
+                                "state comes from one manager: rename one of them)"
                             ),
                         )
                     )
@@ -191,9 +191,10 @@ class LifespanManagers:
     async def exit(self, limit: Limit, tracker: Tracker | None = None) -> list[Failure]:
         """Exit every entered manager, last first, within ``limit``; return the failures.
 
-        A failing exit is logged and does not stop the others. One that is still
-        running when ``limit`` passes is cancelled; the managers after it are not
-        exited and are named as such.
+        A failing exit is logged and does not stop the others. Each exit gets an
+        equal share of what is left of ``limit`` (its own and what the exits before
+        it did not use): one that hangs is cancelled at the end of its share, and
+        the managers after it are still exited.
         """
         tracker = tracker or Tracker()
         entered, self._entered = list(reversed(self._entered)), []
@@ -202,16 +203,19 @@ class LifespanManagers:
         deadline = loop.time() + limit.seconds
         failures: list[Failure] = []
         for position, (step, manager) in enumerate(entered):
-            left = deadline - loop.time()
-            if left <= 0:
-                reason = f"was not exited: {limit} passed before its turn"
-                failures += [Failure(rest, reason=reason) for rest, _ in entered[position:]]
-                break
+            share = max(deadline - loop.time(), 0.0) / (len(entered) - position)
             exiting = _exit_one(step, manager, tracker)
             failures += await run_concurrently(
-                [(step, exiting)], fail_fast=False, timeout=Limit(left, str(limit))
+                [(step, exiting)], fail_fast=False, timeout=_share(share, limit, len(entered))
             )
         return failures
+
+
+def _share(seconds: float, limit: Limit, exits: int) -> Limit:
+    """How a failure names the share of one exit of ``exits``."""
+    if exits == 1:
+        return Limit(seconds, str(limit))
+    return Limit(seconds, f"{seconds:g} s, its share of {limit}")
 
 
 def _name(step: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -43,7 +44,12 @@ def describe(failures: Sequence[Failure]) -> str:
 
 
 def qualified_name(function: Callable[..., Any]) -> str:
-    """``module.qualname`` of a function, as messages and logs name receivers and checks."""
+    """``module.qualname`` of a function, as messages and logs name receivers and checks.
+
+    A ``functools.partial`` is named by the function it wraps.
+    """
+    while isinstance(function, functools.partial):
+        function = function.func
     module = getattr(function, "__module__", None) or "?"
     qualname = getattr(function, "__qualname__", None) or repr(function)
     return f"{module}.{qualname}"

@@ -13,7 +13,7 @@ from lifespan_container.engine.guard import Advice
 from lifespan_container.engine.lifecycle import ResourceLifecycle
 from lifespan_container.engine.lifespan import Lifespan
 from lifespan_container.engine.limits import Limit
-from lifespan_container.engine.steps import Failure, Tracker, run_concurrently
+from lifespan_container.engine.steps import CANCEL_GRACE, Failure, Tracker, run_concurrently
 from lifespan_container.exceptions import ShutdownFailedError, StartupFailedError
 from tests.clock import LoopClock, until
 from tests.engine.support import (
@@ -338,6 +338,38 @@ async def test_shutdown_receivers_get_half_the_limit_and_the_resources_still_clo
     )
     assert journal.entries == ["open db", "close db"]
     assert phase_of(lifespan) == "stopped"
+
+
+async def test_receivers_that_overrun_their_half_are_cut_off_by_the_lifespan(
+    clock: LoopClock,
+) -> None:
+    """Receivers that ignore the limit they are given: the lifespan bounds them itself
+    (their half, then the grace their own bound would take), and the resources close."""
+    journal, started = Journal(), asyncio.Event()
+    lifespan = Lifespan(ResourceLifecycle(build(db=providers.Resource(tracked, journal, "db"))))
+    await lifespan.start(STARTUP, SHUTDOWN)
+
+    async def unbounded(tracker: Tracker, limit: Limit) -> list[Failure]:
+        started.set()
+        await never()
+        return []  # pragma: no cover
+
+    stopping = asyncio.ensure_future(lifespan.stop(Limit(LIMIT, "SHUTDOWN_TIMEOUT"), unbounded))
+    await started.wait()
+    clock.advance(LIMIT / 2)  # their half
+    for _ in range(20):  # the timers due fire, and what they wake runs
+        await asyncio.sleep(0)
+    assert not stopping.done()  # the grace of a bound of their own
+    assert journal.entries == ["open db"]
+    clock.advance(CANCEL_GRACE)
+    await until(stopping.done, "the receivers cut off")
+    with pytest.raises(ShutdownFailedError) as failed:
+        await stopping
+    assert str(failed.value) == (
+        "Shutdown finished with errors: the shutdown's receivers did not finish within "
+        f"{LIMIT / 2:g} s, half of SHUTDOWN_TIMEOUT."
+    )
+    assert journal.entries == ["open db", "close db"]
 
 
 async def test_shutdown_reports_every_failure_and_the_resources_get_the_time_left(

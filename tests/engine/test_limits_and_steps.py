@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 
@@ -300,3 +301,19 @@ async def test_two_running_steps_with_the_same_name_are_tracked_without_error() 
 
     assert await run_concurrently([(name, warm(0)), (name, warm(1))], fail_fast=False) == []
     assert tracker.running == {}
+
+
+def warm_cache(size: int) -> None:
+    """A function that a partial wraps."""
+
+
+def test_a_partial_is_named_by_the_function_it_wraps() -> None:
+    named = functools.partial(functools.partial(warm_cache, 1))
+    assert steps.qualified_name(named) == f"{__name__}.warm_cache"
+    assert steps.qualified_name(warm_cache) == f"{__name__}.warm_cache"
+
+
+def test_what_is_left_of_a_limit_says_what_used_the_rest() -> None:
+    half = Limit(30, "half of SHUTDOWN")
+    assert half.rest(12, "the wait") == Limit(18, "what the wait left of half of SHUTDOWN")
+    assert half.rest(45, "the wait").seconds == 0

@@ -8,7 +8,7 @@ import threading
 import pytest
 from asgiref.sync import SyncToAsync, async_to_sync, sync_to_async
 
-from lifespan_container.engine.loop_thread import LoopThread
+from lifespan_container.engine.loop_thread import LoopThread, detached
 
 
 def loop_threads() -> list[threading.Thread]:
@@ -127,3 +127,78 @@ def test_a_loop_not_adopted_is_reached_by_call_only() -> None:
         assert thread.call(running_loop) is thread.loop
         assert async_to_sync(running_loop)() is not thread.loop
         assert not hasattr(SyncToAsync.threadlocal, "main_event_loop")
+
+
+def test_overlapping_blocks_exited_out_of_order_each_reach_their_own_loop() -> None:
+    """Two blocks that do not nest: each call goes to its own loop, and async_to_sync
+    to the newest block still open; the thread ends as it began."""
+    local = SyncToAsync.threadlocal
+
+    async def running_loop() -> asyncio.AbstractEventLoop:
+        return asyncio.get_running_loop()
+
+    first = LoopThread("test-loop").__enter__()
+    second = LoopThread("test-loop").__enter__()
+    first_loop = first.loop
+    assert first_loop is not None
+    assert first.call(running_loop) is first.loop
+    assert second.call(running_loop) is second.loop
+    assert async_to_sync(running_loop)() is second.loop
+    first.__exit__(None, None, None)  # the older one first
+    assert first_loop.is_closed()
+    assert local.main_event_loop is second.loop
+    assert second.call(running_loop) is second.loop
+    second.__exit__(None, None, None)
+    assert not hasattr(local, "main_event_loop")
+    assert not loop_threads()
+
+
+def test_an_exit_from_another_thread_says_so_and_stops_the_loop_all_the_same() -> None:
+    thread = LoopThread("test-loop").__enter__()
+    loop = thread.loop
+    assert loop is not None
+    raised: list[BaseException] = []
+
+    def exit_here() -> None:
+        try:
+            thread.__exit__(None, None, None)
+        except RuntimeError as error:
+            raised.append(error)
+
+    other = threading.Thread(target=exit_here)
+    other.start()
+    other.join()
+    assert "exited in the thread that entered it" in str(raised[0])
+    assert loop.is_closed()
+    assert not loop_threads()
+    thread.__exit__(None, None, None)  # in its own thread: it gets back what asgiref knew
+
+    assert not hasattr(SyncToAsync.threadlocal, "main_event_loop")
+
+
+def test_a_block_is_entered_once() -> None:
+    with LoopThread("test-loop") as thread, pytest.raises(RuntimeError, match="enter it once"):
+        thread.__enter__()
+    assert not loop_threads()
+
+
+def test_a_task_that_outlives_its_call_sends_sync_work_to_the_thread_of_a_later_call() -> None:
+    """As the lifespan held between two calls: its shutdown's sync receivers run in the
+    thread that calls for the shutdown, not through the first call's executor (quit)."""
+    with LoopThread("test-loop") as thread:
+        go = asyncio.Event()
+        tasks: list[asyncio.Task[int]] = []
+
+        async def later_sync_work() -> int:
+            await go.wait()
+            return await sync_to_async(threading.get_ident, thread_sensitive=True)()
+
+        async def start() -> None:
+            tasks.append(detached(later_sync_work()))
+
+        async def finish() -> int:
+            go.set()
+            return await tasks[0]
+
+        thread.call(start)
+        assert thread.call(finish) == threading.get_ident()

@@ -103,20 +103,21 @@ async def test_the_aware_client_passes_the_same_state_in_every_request() -> None
 
 @pytest.mark.asyncio
 async def test_the_aware_client_runs_the_real_lifespan_when_entered() -> None:
-    """``async with``: the real startup (the managers' state reaches the requests), then
-    the real shutdown; after it, the requests get the given state again."""
+    """``async with``: the real startup (the managers' state reaches the requests, with
+    the given entries on top), then the real shutdown; after it, the requests get the
+    given state again."""
     register_lifespan_manager(context_manager=greeting)
-    given: dict[str, Any] = {}
+    given: dict[str, Any] = {"http_client": "the test's"}
     client = LifespanAwareAsyncClient(state=given)
     async with client as entered:
         assert entered is client
         response = await client.get("/state")
-        assert "greeting" in json.loads(response.content)["state"]
+        assert json.loads(response.content)["state"] == ["greeting", "http_client"]
         with pytest.raises(LifespanContainerError, match="enter it once"):
             await client.__aenter__()
     assert client.state is given
     response = await client.get("/state")
-    assert json.loads(response.content) == {"state": []}
+    assert json.loads(response.content) == {"state": ["http_client"]}
 
 
 @pytest.mark.parametrize(

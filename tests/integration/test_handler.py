@@ -320,3 +320,7 @@ async def test_websocket_gets_an_error_that_says_how_to_route_it(app: LifespanHa
     with pytest.raises(UnsupportedScopeError, match="ProtocolTypeRouter") as raised:
         await communicator.wait(WAIT)
     assert isinstance(raised.value, ValueError)
+    # Django's own message, which its tests and its users match on, comes first.
+    assert str(raised.value).startswith(
+        "Django can only handle ASGI/HTTP connections, not websocket. "
+    )

@@ -125,8 +125,8 @@ async def test_registering_the_same_factory_twice_enters_it_once(app: LifespanHa
             [greeting, also_greeting],
             (
                 f"Startup failed: lifespan managers '{__name__}.greeting' and "
-                f"'{__name__}.also_greeting' both yielded the key 'greeting': each key of the "
-                "lifespan state comes from one manager (rename one of them)."
+                f"'{__name__}.also_greeting' both yielded the key 'greeting' (each key of the "
+                "lifespan state comes from one manager: rename one of them)."
             ),
         ),
         (
@@ -354,3 +354,19 @@ async def test_repeated_and_overlapping_lifespans_each_enter_their_own_managers(
     entered, exited = "enter greeting", "exit greeting"
     assert journal == [entered, entered, exited, exited, entered, exited]
     assert phase_of(app) == "stopped"
+
+
+async def test_a_lifespan_the_server_cancels_keeps_no_state_for_later_requests(
+    app: LifespanHandler,
+) -> None:
+    """A server that cancels the lifespan instead of sending the shutdown: the state
+    kept for requests goes with it."""
+    register_lifespan_manager(context_manager=greeting)
+    lifespan = Lifespan(app, state=None)
+    assert await lifespan.startup() == STARTUP_COMPLETE
+    assert app.runtime.kept_state == {"greeting": "hello"}
+    lifespan.communicator.future.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await lifespan.finish()
+    assert lifespan.communicator.future.cancelled()
+    assert app.runtime.kept_state is None

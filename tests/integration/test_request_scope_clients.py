@@ -13,10 +13,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from asgiref.sync import async_to_sync
 from dependency_injector import containers, providers
 from dependency_injector.wiring import Closing
 from dependency_injector.wiring import Provide as DIProvide
 from django.core import checks
+from django.core.exceptions import RequestAborted
 from django.core.management import call_command
 from django.test import AsyncClient, Client
 
@@ -94,6 +96,33 @@ def test_inside_the_lifespan_the_sync_client_opens_and_closes_async_resources(
         assert record.names() == ["open outer", "close outer"]
 
 
+def test_a_stream_never_read_closes_its_resources_before_the_lifespans(
+    runtime: Runtime, record: Record, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A test that never reads a streamed response: the lifespan's end closes the
+    request's resources (as a request the client left), with a warning, first."""
+    with lifespan(LifespanHandler(runtime)):
+        response = Client().get("/stream/")
+        assert response.status_code == 200
+        assert record.names() == ["open outer", "open inner"]
+    assert record.names() == ["open outer", "open inner", "close inner", "close outer"]
+    assert isinstance(record.errors["inner"], RequestAborted)
+    assert "The response to '/stream/' was never read to its end nor closed" in caplog.text
+    assert not runtime.open_scopes
+
+
+@pytest.mark.asyncio
+async def test_an_async_stream_never_read_closes_its_resources_before_the_lifespans(
+    runtime: Runtime, record: Record
+) -> None:
+    async with lifespan(LifespanHandler(runtime)):
+        response = await AsyncClient().get("/stream/")
+        assert response.streaming
+        assert record.names() == ["open outer", "open inner"]
+    assert record.names() == ["open outer", "open inner", "close inner", "close outer"]
+    assert not runtime.open_scopes
+
+
 def test_the_sync_client_closes_a_stream_once_it_is_consumed(
     runtime: Runtime, record: Record
 ) -> None:
@@ -115,6 +144,20 @@ def test_a_failing_view_under_the_sync_client_throws_its_exception_in(
 async def test_the_async_client_closes_with_the_response(runtime: Runtime, record: Record) -> None:
     response = await AsyncClient().get("/nested/")
     assert response.json()["same"] is True
+    assert record.names() == CLOSED_NORMALLY
+
+
+def test_the_async_client_in_an_async_testcase_method_opens_and_closes_async_resources(
+    runtime: Runtime, record: Record
+) -> None:
+    """Django runs an async ``TestCase`` method with ``async_to_sync``, in a loop made
+    for the whole test: ``self.async_client``'s requests end within it."""
+
+    async def test_method() -> Any:
+        response = await AsyncClient().get("/nested/")
+        return response.json()["same"]
+
+    assert async_to_sync(test_method)() is True
     assert record.names() == CLOSED_NORMALLY
 
 

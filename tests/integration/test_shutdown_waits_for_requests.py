@@ -14,6 +14,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+import django
 import pytest
 import pytest_asyncio
 from dependency_injector import containers, providers
@@ -21,10 +22,14 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import path
 
 from lifespan_container import get_container
+from lifespan_container._settings import request_cleanup_limit
+from lifespan_container.exceptions import ShutdownFailedError
 from lifespan_container.handler import LifespanHandler
 from lifespan_container.runtime import Runtime
+from lifespan_container.signals import asgi_shutdown
 from lifespan_container.testing import use_container
 from tests.clock import LoopClock, until
+from tests.conftest import Connect
 from tests.lifespan_driver import (
     SHUTDOWN,
     SHUTDOWN_COMPLETE,
@@ -32,6 +37,7 @@ from tests.lifespan_driver import (
     WAIT,
     Exchange,
     Lifespan,
+    http_scope,
 )
 
 pytestmark = pytest.mark.asyncio
@@ -79,7 +85,24 @@ async def query(request: HttpRequest) -> HttpResponse:
     return HttpResponse("never")
 
 
-urlpatterns = [path("query/", query)]
+async def quick(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("quick")
+
+
+async def stubborn(request: HttpRequest) -> HttpResponse:
+    """A view that ignores its cancellation until the test answers."""
+    pool = get_container().pool()
+    pool.querying.set()
+    try:
+        await pool.never.wait()
+    except asyncio.CancelledError:
+        pool.unwinding.set()
+        await pool.answer.wait()
+        raise
+    return HttpResponse("never")  # pragma: no cover
+
+
+urlpatterns = [path("query/", query), path("quick/", quick), path("stubborn/", stubborn)]
 
 
 @pytest_asyncio.fixture
@@ -199,3 +222,112 @@ async def test_a_shutdown_without_requests_in_flight_does_not_wait(
     await lifespan.finish()
     assert "request(s)" not in caplog.text
     assert state.events[-1] == "pool closed"
+
+
+async def test_the_wait_and_the_receivers_share_their_half_the_resources_keep_theirs(
+    pool: tuple[Runtime, Database],
+    caplog: pytest.LogCaptureFixture,
+    clock: LoopClock,
+    connect: Connect,
+) -> None:
+    """A request that outlasts the wait for it, then an ``asgi_shutdown`` receiver that
+    never ends: the receiver gets what the wait left of the half (nothing), and the
+    pool closes in the other half, without waiting out a second one."""
+    state = pool[1]
+
+    async def stuck(**_: Any) -> None:
+        await state.never.wait()
+
+    connect(asgi_shutdown, stuck)
+    lifespan, request = await serving_a_query(pool, caplog)
+    async with asyncio.timeout(WAIT):
+        await state.querying.wait()
+
+    await lifespan.send(SHUTDOWN)
+    await waits_for_requests(caplog, state)
+    clock.advance(SHUTDOWN_TIMEOUT / 2)  # the half passes: the wait ends, and the receivers'
+    answer = await lifespan.answer()  # not another half later
+    with pytest.raises(ShutdownFailedError):  # the server logs it
+        await lifespan.finish()
+    assert state.events[-1] == "pool closed"
+    assert answer["type"] == "lifespan.shutdown.failed"
+    assert answer["message"] == (
+        "Shutdown finished with errors: receiver "
+        "'tests.integration.test_shutdown_waits_for_requests."
+        "test_the_wait_and_the_receivers_share_their_half_the_resources_keep_theirs."
+        "<locals>.stuck' did not finish within what the wait for the requests left of "
+        '1800 s, half of LIFESPAN_CONTAINER["SHUTDOWN_TIMEOUT"] (3600 s).'
+    )
+
+    request.cancel()  # the request is the test's to end
+    state.answer.set()
+    async with asyncio.timeout(WAIT):
+        await asyncio.wait({request})
+
+
+async def test_a_request_served_within_another_in_its_task_leaves_the_outer_one_counted(
+    pool: tuple[Runtime, Database], caplog: pytest.LogCaptureFixture
+) -> None:
+    """An app that calls the handler again in the task of a request (here, while the
+    outer request's body is read): the shutdown still waits for the outer one."""
+    runtime, state = pool
+    handler = LifespanHandler(runtime)
+    lifespan = Lifespan(handler)
+    assert await lifespan.startup() == STARTUP_COMPLETE
+    outer, inner = Exchange(handler, "/query/"), Exchange(handler, "/quick/")
+    receive_outer = outer.receive
+
+    async def receive() -> dict[str, Any]:
+        if not inner.sent:
+            app: Any = handler  # called as a server calls it
+            await app(http_scope("/quick/"), inner.receive, inner.send)
+        return await receive_outer()
+
+    outer.receive = receive  # type: ignore[method-assign]
+    request = outer.run()
+    async with asyncio.timeout(WAIT):
+        await state.querying.wait()
+    assert inner.sent[0]["status"] == 200
+    assert runtime.requests == {request: 1}
+
+    request.cancel()
+    state.answer.set()
+    async with asyncio.timeout(WAIT):
+        await asyncio.wait({request})
+    assert not runtime.requests
+    assert await lifespan.shutdown() == SHUTDOWN_COMPLETE
+    await lifespan.finish()
+
+
+@pytest.mark.skipif(django.VERSION >= (6,), reason="Django 6 runs the view in the server's task")
+async def test_a_view_that_ignores_its_cancellation_is_waited_for_within_the_cleanup_limit(
+    pool: tuple[Runtime, Database], caplog: pytest.LogCaptureFixture, clock: LoopClock
+) -> None:
+    """Django 5.2: the cancelled request cancels its view, and gives up waiting for it
+    at ``REQUEST_CLEANUP_TIMEOUT``, with a warning naming the request."""
+    runtime, state = pool
+    handler = LifespanHandler(runtime)
+    lifespan = Lifespan(handler)
+    assert await lifespan.startup() == STARTUP_COMPLETE
+    request = Exchange(handler, "/stubborn/").run()
+    async with asyncio.timeout(WAIT):
+        await state.querying.wait()
+        request.cancel()
+        await state.unwinding.wait()
+    # The request cancelled the view and waits for it (its timer runs from the cancel).
+    [view] = runtime.request_views.values()
+    assert not request.done()
+    clock.advance(request_cleanup_limit().seconds)
+    async with asyncio.timeout(WAIT):
+        await asyncio.wait({request})
+    assert request.cancelled()
+    assert not view.done()
+    assert (
+        "The view of the cancelled request '/stubborn/' ignored its cancellation until the "
+        'end of LIFESPAN_CONTAINER["REQUEST_CLEANUP_TIMEOUT"]'
+    ) in caplog.text
+    state.answer.set()  # the view ends after all
+    async with asyncio.timeout(WAIT):
+        await asyncio.wait({view})
+    assert await lifespan.shutdown() == SHUTDOWN_COMPLETE
+    await lifespan.finish()

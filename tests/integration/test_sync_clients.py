@@ -8,19 +8,23 @@ client is bound to the lifespan's loop, so a view served anywhere else fails.
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
 from django.test import Client, TestCase, TransactionTestCase, override_settings
 from rest_framework.test import APIClient
 
 from lifespan_container.engine.loop_thread import LoopThread
 from lifespan_container.exceptions import ResourcesNotStartedError, StartupFailedError
+from lifespan_container.register import registered_managers
 from lifespan_container.runtime import get_runtime
+from lifespan_container.signals import asgi_shutdown, asgi_startup
 from lifespan_container.testing import lifespan, override, use_container, with_lifespan
 from tests.containers import BrokenContainer, Container
 from tests.sync_client_app import TEMPLATES
@@ -190,3 +194,39 @@ def test_a_failing_startup_raises_and_leaves_nothing_running() -> None:
 @with_lifespan
 def test_with_lifespan_on_a_plain_sync_test(project: Upstream) -> None:
     assert Client().get("/async-function").status_code == 200
+
+
+def test_sync_shutdown_work_runs_in_the_tests_thread(project: Upstream, connect: Any) -> None:
+    """A sync ``asgi_shutdown`` receiver, and a manager's exit that calls ``sync_to_async``,
+    run in the thread of the test that leaves the block (where its connection is)."""
+    seen: dict[str, int] = {}
+
+    def note(where: str) -> None:
+        seen[where] = threading.get_ident()
+
+    @contextlib.asynccontextmanager
+    async def manager() -> AsyncIterator[dict[str, Any]]:
+        yield {}
+        await sync_to_async(note)("manager exit")
+
+    connect(asgi_startup, lambda **_: note("sync startup receiver"))
+    connect(asgi_shutdown, lambda **_: note("sync shutdown receiver"))
+    registered_managers.add(manager)
+    try:
+        with lifespan():
+            assert Client().get("/async-function").status_code == 200
+    finally:
+        registered_managers.remove(manager)
+    assert seen == dict.fromkeys(
+        ("sync startup receiver", "manager exit", "sync shutdown receiver"),
+        threading.get_ident(),
+    )
+    assert get_runtime().phase == "stopped"
+
+
+def test_a_lifespan_object_is_entered_once(project: Upstream) -> None:
+    running = lifespan()
+    with running, pytest.raises(RuntimeError, match="running already"):
+        running.__enter__()
+    assert get_runtime().phase == "stopped"
+    assert not lifespan_threads()

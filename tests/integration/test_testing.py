@@ -101,6 +101,16 @@ async def test_lifespan_defaults_to_the_project_application(runtime: Runtime) ->
         assert get_container().greeting() == "hello"
 
 
+async def test_a_lifespan_object_is_entered_once(runtime: Runtime) -> None:
+    running, phases = lifespan(), []
+    async with running:
+        with pytest.raises(RuntimeError, match="running already"):
+            await running.__aenter__()
+        phases.append(runtime.phase)
+    phases.append(runtime.phase)
+    assert phases == ["serving", "stopped"]
+
+
 async def test_failed_startup_raises_with_the_servers_message(broken_runtime: Runtime) -> None:
     """The exception carries the `lifespan.startup.failed` message, naming the provider."""
     with pytest.raises(StartupFailedError) as raised:
