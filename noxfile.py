@@ -19,7 +19,7 @@ nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_venv = "yes"
 nox.options.error_on_missing_interpreters = False
-nox.options.sessions = ["lint", "typing", "docs", "tests", "package"]
+nox.options.sessions = ["lint", "typing", "docs", "tests", "django_suites", "package"]
 
 ROOT = Path(__file__).parent
 PYPROJECT = nox.project.load_toml("pyproject.toml")
@@ -131,6 +131,36 @@ def tests(session: nox.Session, django: str) -> None:
     session.chdir(workdir)
     session.run("coverage", "combine", "--quiet")
     session.run("coverage", "report")
+
+
+@nox.session
+@nox.parametrize(("python", "django"), PAIRS, ids=[f"py{p}-django{d}" for p, d in PAIRS])
+def django_suites(session: nox.Session, django: str) -> None:
+    """Django's own tests of its ASGI handler, run against ours (issue 17).
+
+    ``tools/django_suites.py`` downloads the installed Django's sdist (pip, from the
+    package registry), extracts the ``asgi``, ``handlers``, ``signals`` and
+    ``requests_tests`` packages with ``runtests.py``, rewrites the imports of
+    ``get_asgi_application`` and ``ASGIHandler`` to ours (failing if one is not
+    where it expects), and runs them with ``runtests.py``. Arguments go to
+    ``runtests.py``: ``-- --verbosity=2`` or ``-- asgi.tests.ASGITest``.
+    """
+    wheel = build_wheel(session)
+    session.install(str(wheel), f"django~={django}.0", "pip")
+    workdir = Path(session.create_tmp()).resolve()
+    session.chdir(workdir)  # out of the checkout: the wheel is what gets imported
+    session.run(
+        "python",
+        "-c",
+        "import lifespan_container; "
+        "assert 'site-packages' in lifespan_container.__file__, lifespan_container.__file__",
+    )
+    session.run(
+        "python",
+        str(ROOT / "tools" / "django_suites.py"),
+        f"--workdir={workdir}",
+        *session.posargs,
+    )
 
 
 # The sdist's own tests that need no service, no server process and no pytester

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The project's two commands, on a machine that has only Python 3.11+.
 
-    python3 tools/dev.py test   # lint, typing, docs, the suite on the oldest and newest
-                                # pair, and the sdist installed and tested (package)
+    python3 tools/dev.py test   # lint, typing, docs, the suite and Django's own ASGI
+                                # tests (django_suites) on the oldest and newest pair,
+                                # and the sdist installed and tested (package)
     python3 tools/dev.py demo   # serve the demo project on 127.0.0.1
 
 The first run creates ``.venv-dev`` with nox and uv; each nox session creates its
@@ -74,7 +75,7 @@ def main(argv: list[str]) -> int:
             )
     command, *rest = argv or ["test"]
     if command == "test":
-        nox_args = ["-s", "lint", "typing", "docs", "tests", "package", *rest]
+        nox_args = ["-s", "lint", "typing", "docs", "tests", "django_suites", "package", *rest]
     elif command == "demo":
         nox_args = ["-s", "demo", *rest]
     else:
