@@ -17,7 +17,7 @@ against these servers: ~110 us of client CPU per request, where
 ``httpx.AsyncClient`` took ~1400 us, more than Django's ~1000 us in the server, so
 with httpx the figures are httpx's (``--client httpx`` to see it).
 
-    python benchmarks/load.py [--rounds 4] [--requests 1500] [--concurrency 8]
+    python benchmarks/load.py [--rounds 4] [--requests 1200] [--concurrency 8]
 """
 
 from __future__ import annotations
@@ -276,7 +276,7 @@ def report(ours: list[Figures], vanilla: list[Figures]) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--requests", type=int, default=1500)
+    parser.add_argument("--requests", type=int, default=1200)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--client", choices=sorted(CLIENTS), default="raw")
     args = parser.parse_args()
