@@ -9,6 +9,8 @@
         "HEALTH_CHECK_TIMEOUT": 5.0,
         "HEALTH_CHECK_CACHE": 1.0,
         "REQUEST_CLEANUP_TIMEOUT": 10.0,
+        # False: Django's own request path, with its thread for every request.
+        "FAST_PATH": True,
         # None (the default): every providers.Configuration of the container gets
         # every upper-case Django setting. Or say where each gets its values:
         "CONFIGURATION": {"config": ["settings:WEATHER", "env:WEATHER_"]},
@@ -53,6 +55,7 @@ CHECKS: Final[dict[str, str]] = {
     "E014": "``REQUEST_CLEANUP_TIMEOUT`` is not a positive number",
     "E015": "an app-scoped provider depends on a request-scoped one",
     "E016": "an app-scoped provider depends on ``CurrentRequest()``",
+    "E017": "``FAST_PATH`` is not ``True`` or ``False``",
     "E101": "an ``@inject`` marker names no provider of the container",
     "E102": "a routed view declares ``Provide[...]`` without ``@inject``",
     "E103": "a routed view uses dependency-injector's own ``@inject``",
@@ -80,6 +83,7 @@ DEFAULTS: Final[dict[str, Any]] = {
     # Closing a request's resources (a commit, returning a connection) is quick; a
     # close that takes longer than this is hung, and is cancelled.
     "REQUEST_CLEANUP_TIMEOUT": 10.0,
+    "FAST_PATH": True,
     "CONFIGURATION": None,
 }
 """Every key with a default. ``CONTAINER`` has none: it must be set (``None`` is allowed)."""
@@ -177,6 +181,16 @@ def problems() -> list[Problem]:
         seconds = value.get(key, DEFAULTS[key])
         if not non_negative_number(seconds):
             found.append(_seconds_problem(key, code, seconds, "a number (0 or more)"))
+    fast = value.get("FAST_PATH", True)
+    if not isinstance(fast, bool):
+        found.append(
+            Problem(
+                check_id("E017"),
+                f"settings.{SETTING}['FAST_PATH'] must be True or False, not {_short_repr(fast)}.",
+                "Set it to False for Django's own request path (a thread for every "
+                "request), or remove it for the default (True).",
+            )
+        )
     found += configuration_problems(value.get("CONFIGURATION"))
     return found
 
@@ -279,14 +293,28 @@ def request_cleanup_limit() -> Limit:
     return limit
 
 
+def fast_path() -> bool:
+    """``FAST_PATH``, read once until the setting changes.
+
+    A bad value counts as the default, and the checks report it (E017).
+    """
+    fast = _CLEANUP.fast
+    if fast is None:
+        value = raw()
+        given = value.get("FAST_PATH", True) if isinstance(value, dict) else True
+        fast = _CLEANUP.fast = given if isinstance(given, bool) else True
+    return fast
+
+
 class _Remembered:
-    """The cleanup limit as last read; forgotten when a test changes the setting."""
+    """What requests read of the setting, as last read; forgotten when it changes."""
 
     limit: Limit | None = None
+    fast: bool | None = None
 
     def forget(self, *, setting: str, **kwargs: object) -> None:  # noqa: ARG002
         if setting == SETTING:
-            self.limit = None
+            self.limit = self.fast = None
 
 
 _CLEANUP: Final = _Remembered()

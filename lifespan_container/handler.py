@@ -39,6 +39,7 @@ from lifespan_container._checks import refuse_foreign_views
 from lifespan_container._dispatch import dispatch
 from lifespan_container._managers import managers_for
 from lifespan_container._redact import get_logger
+from lifespan_container._request_cycle import Plans, serve
 from lifespan_container._request_end import (
     closing_cancelled,
     failure_of,
@@ -47,7 +48,7 @@ from lifespan_container._request_end import (
 )
 from lifespan_container._request_scope import ATTRIBUTE, bind, call_sync
 from lifespan_container._runtime import Runtime, get_runtime
-from lifespan_container._settings import lifespan_settings, request_cleanup_limit
+from lifespan_container._settings import fast_path, lifespan_settings, request_cleanup_limit
 from lifespan_container.engine.protocol import Message, Receive, Scope, Send, serve_lifespan
 from lifespan_container.engine.request_scope import RequestScope, current
 from lifespan_container.exceptions import UnsupportedScopeError
@@ -86,6 +87,7 @@ class LifespanHandler(ASGIHandler):
         self._runtime = runtime
         self._first_request = True
         self._managers: dict[int, LifespanManagers] = {}  # by lifespan scope, while it runs
+        self._plans = Plans()
 
     @property
     def runtime(self) -> Runtime:
@@ -151,7 +153,7 @@ class LifespanHandler(ASGIHandler):
         """
         if not self.runtime.request_scoped:
             try:
-                await super().handle(scope, receive, send)  # type: ignore[arg-type]
+                await self._cycle(scope, receive, send)
             except BaseException:
                 _close_body_file()
                 raise
@@ -160,7 +162,7 @@ class LifespanHandler(ASGIHandler):
         token = current.set(request_scope)
         cancelled = False
         try:
-            await super().handle(scope, receive, send)  # type: ignore[arg-type]
+            await self._cycle(scope, receive, send)
         except BaseException as error:
             cancelled = isinstance(error, asyncio.CancelledError)  # the server gave up
             if not cancelled and not request_scope.completed:  # a complete one closes well
@@ -181,6 +183,16 @@ class LifespanHandler(ASGIHandler):
                 await request_scope.aclose(
                     failure_of(request_scope), request_cleanup_limit(), call_sync
                 )
+
+    async def _cycle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Django's request cycle, ours or (``FAST_PATH`` off) Django's own.
+
+        Ours starts the request's thread only when something needs it.
+        """
+        if fast_path():
+            await serve(self, self._plans, scope, receive, send)
+        else:
+            await super().handle(scope, receive, send)  # type: ignore[arg-type]
 
     async def read_body(self, receive: Any) -> Any:
         """Django's ``read_body``; the file is remembered, to be closed if Django does not."""

@@ -1,0 +1,268 @@
+"""Django's ASGI request cycle, with the per-request thread started only when needed.
+
+Django's ``ASGIHandler`` serves each request in a ``ThreadSensitiveContext``: the
+first ``sync_to_async`` of the request starts a thread for it, which every later
+sync call of the request reuses. Two calls of every request start that thread even
+when nothing else would: ``request_started``'s receivers (``asend``) and
+``sync_to_async(response.close)``, which sends ``request_finished``. When the
+request has not started its thread, Django's own receivers of those signals have
+nothing to do there or do the same in place:
+
+- ``reset_queries`` and ``close_old_connections`` act on the database connections
+  of the request's thread: a thread not started yet would be new, with none;
+- ``close_caches`` closes the caches set up in the request's context: with none, it
+  does nothing;
+- ``reset_urlconf`` resets a context-local value, the same on the event loop.
+
+:func:`serve` runs the cycle as Django does, calling the handler's own methods,
+and takes those two steps in place when that holds: the sync receivers of the
+signal are all in :data:`KNOWN` and their rule holds, the response (and the
+request) close nothing that is not known (a ``FileResponse`` or a sync iterator
+has closers: they close in the thread, as in Django). Async receivers are awaited
+in either case. Anything else runs where Django runs it, and a request that starts
+its thread (sync middleware, a sync view, any ``sync_to_async`` call) gets
+``request_finished`` in that thread, its connections closed there, as in Django.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+from typing import TYPE_CHECKING, Any, Final
+
+import django
+from asgiref.sync import AsyncToSync, SyncToAsync, sync_to_async
+from django.core import signals
+from django.core.cache import caches, close_caches
+from django.core.exceptions import RequestAborted
+from django.core.handlers.asgi import ASGIRequest, get_script_prefix
+from django.core.handlers.base import reset_urlconf
+from django.db import close_old_connections, reset_queries
+from django.http import HttpResponseBase
+from django.urls import set_script_prefix
+
+from lifespan_container.engine.steps import qualified_name
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from django.core.handlers.asgi import ASGIHandler
+    from django.dispatch import Signal
+
+    from lifespan_container.engine.protocol import Receive, Scope, Send
+
+__all__ = ["KNOWN", "Plans", "Rule", "serve"]
+
+
+class Rule(enum.Enum):
+    """When a known receiver of ``request_started``/``request_finished`` needs no thread."""
+
+    NO_THREAD = "does nothing while the request has started no thread"
+    NO_CACHES = "does nothing while the request's context set up no cache"
+    IN_PLACE = "does the same on the event loop"
+
+
+KNOWN: Final[dict[Callable[..., Any], Rule]] = {
+    reset_queries: Rule.NO_THREAD,
+    close_old_connections: Rule.NO_THREAD,
+    close_caches: Rule.NO_CACHES,
+    reset_urlconf: Rule.IN_PLACE,
+}
+"""Django's own receivers that the fast path knows, and why they need no thread."""
+
+SIGNALS: Final = (signals.request_started, signals.request_finished)
+
+
+class Plan:
+    """How to send one signal for one sender without a thread, while its receivers stay."""
+
+    def __init__(self, signal: Signal, sender: object) -> None:
+        self.receivers = list(signal.receivers)
+        sync, self.async_receivers = signal._live_receivers(sender)  # noqa: SLF001
+        self.unknown = [receiver for receiver in sync if receiver not in KNOWN]
+        rules = {KNOWN[receiver] for receiver in sync if receiver in KNOWN}
+        self.needs_no_thread = Rule.NO_THREAD in rules
+        self.needs_no_caches = Rule.NO_CACHES in rules
+        self.in_place = [r for r in sync if KNOWN.get(r) is Rule.IN_PLACE]
+
+    def applies(self) -> bool:
+        """Whether the signal can be sent now, without the request's thread."""
+        if self.unknown:
+            return False
+        if self.needs_no_thread and thread_started():
+            return False
+        return not (self.needs_no_caches and caches.all(initialized_only=True))
+
+    async def send(self, signal: Signal, sender: object, **named: Any) -> None:
+        """The receivers, as ``send``/``asend`` call them: the sync ones in place first."""
+        for receiver in self.in_place:
+            receiver(signal=signal, sender=sender, **named)
+        if self.async_receivers:
+            await asyncio.gather(
+                *(
+                    receiver(signal=signal, sender=sender, **named)
+                    for receiver in self.async_receivers
+                )
+            )
+
+
+class Plans:
+    """The plan of each signal and sender, made again when its receivers change."""
+
+    def __init__(self) -> None:
+        self._plans: dict[tuple[Signal, object], Plan] = {}
+
+    def of(self, signal: Signal, sender: object) -> Plan:
+        plan = self._plans.get((signal, sender))
+        if plan is None or plan.receivers != signal.receivers:
+            plan = self._plans[signal, sender] = Plan(signal, sender)
+        return plan
+
+    def causes(self, sender: object) -> list[str]:
+        """The receivers that make every request start its thread, named."""
+        return [
+            f"{signal_name(signal)} receiver {qualified_name(receiver)!r}"
+            for signal in SIGNALS
+            for receiver in self.of(signal, sender).unknown
+        ]
+
+
+def signal_name(signal: Signal) -> str:
+    return "request_started" if signal is signals.request_started else "request_finished"
+
+
+def thread_started() -> bool:
+    """Whether sync work of this request would run in a thread that exists already.
+
+    The request's ``ThreadSensitiveContext`` has its thread once a ``sync_to_async``
+    started it; a sync caller's thread (``async_to_sync``) comes first, and exists.
+    """
+    if getattr(AsyncToSync.executors, "current", None) is not None:
+        return True
+    context = SyncToAsync.thread_sensitive_context.get(None)
+    return context is None or context in SyncToAsync.context_to_thread_executor
+
+
+async def serve(
+    handler: ASGIHandler, plans: Plans, scope: Scope, receive: Receive, send: Send
+) -> None:
+    """Serve one request as ``ASGIHandler.handle`` does, without the idle thread hops."""
+    try:
+        body_file = await handler.read_body(receive)
+    except RequestAborted:
+        return
+    sender = type(handler)
+    with contextlib.closing(body_file):
+        set_script_prefix(get_script_prefix(scope))
+        plan = plans.of(signals.request_started, sender)
+        if plan.applies():
+            await plan.send(signals.request_started, sender, scope=scope)
+        else:
+            await signals.request_started.asend(sender=sender, scope=scope)
+        request, error_response = handler.create_request(scope, body_file)
+        if request is None:
+            body_file.close()
+            await handler.send_response(error_response, send)  # type: ignore[arg-type]
+            await close(error_response, None, plans)
+            return
+        respond = _respond_in_a_group if django.VERSION >= (6,) else _respond_in_tasks
+        response = await respond(handler, request, receive, send)
+        if response is None:  # the client left, or the view was cancelled
+            plan = plans.of(signals.request_finished, sender)
+            if plan.applies():
+                await plan.send(signals.request_finished, sender)
+            else:
+                await signals.request_finished.asend(sender=sender)
+        else:
+            await close(response, request, plans)
+
+
+async def close(response: Any, request: Any, plans: Plans) -> None:
+    """``response.close()``: in place if nothing of it needs a thread, else as Django."""
+    sender = response._handler_class  # noqa: SLF001 (Django's sender of request_finished)
+    plan = plans.of(signals.request_finished, sender)
+    if not (_closes_in_place(response, request) and plan.applies()):
+        await sync_to_async(response.close)()
+        return
+    if request is not None:
+        with contextlib.suppress(Exception):  # as Django's close() ignores its closers'
+            request.close()
+    response._resource_closers.clear()  # noqa: SLF001
+    response.closed = True
+    await plan.send(signals.request_finished, sender)
+
+
+def _closes_in_place(response: Any, request: Any) -> bool:
+    """Whether closing ``response`` runs nothing but Django's own closes of the request.
+
+    Django adds ``request.close`` to every response's closers; it closes the request's
+    body and its uploaded files. Anything else (a file, a sync iterator) closes in the
+    request's thread, as in Django.
+    """
+    if type(response).close is not HttpResponseBase.close:
+        return False
+    closers = response._resource_closers  # noqa: SLF001
+    if request is None:
+        return not closers
+    return (
+        type(request).close is ASGIRequest.close
+        and len(closers) == 1
+        and closers[0] == request.close
+        and not getattr(request, "_files", None)
+    )
+
+
+async def _respond_in_tasks(
+    handler: ASGIHandler, request: Any, receive: Receive, send: Send
+) -> HttpResponseBase | None:
+    """Django 5.2: the view and the response in a task, beside the disconnect's.
+
+    Whichever ends first ends the other.
+    """
+
+    async def respond() -> HttpResponseBase:
+        response = await handler.run_get_response(request)
+        with contextlib.suppress(asyncio.CancelledError):  # the client left while it was sent
+            await handler.send_response(response, send)  # type: ignore[arg-type]
+        return response
+
+    listening = asyncio.create_task(handler.listen_for_disconnect(receive))
+    responding = asyncio.create_task(respond())
+    await asyncio.wait((listening, responding), return_when=asyncio.FIRST_COMPLETED)
+    for task in (listening, responding):  # the listener first: it raises nothing unforeseen
+        if task.done():
+            with contextlib.suppress(RequestAborted):  # the client went away
+                task.result()
+        else:
+            task.cancel()  # the view may handle its cancellation
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    if responding.cancelled():
+        return None
+    return responding.result()
+
+
+class _Answered(Exception):  # noqa: N818
+    """Ends the task group once the response went out."""
+
+
+async def _respond_in_a_group(
+    handler: ASGIHandler, request: Any, receive: Receive, send: Send
+) -> HttpResponseBase | None:
+    """Django 6: the view in the handler's task, in a task group with the listener."""
+    response: HttpResponseBase | None = None
+    try:
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(handler.listen_for_disconnect(receive))
+                response = await handler.run_get_response(request)
+                await handler.send_response(response, send)  # type: ignore[arg-type]
+                raise _Answered  # noqa: TRY301 (ends the group: the listener with it)
+        except* (_Answered, RequestAborted):
+            pass
+    except BaseExceptionGroup as failed:
+        if len(failed.exceptions) == 1:
+            raise failed.exceptions[0] from None
+        raise
+    return response
