@@ -243,6 +243,7 @@ def benchmarks(session: nox.Session) -> None:
     session.run("python", "startup.py")
     session.run("python", "handler_overhead.py", "--rounds", "30", "--requests", "150")
     session.run("python", "request_scope.py", "--rounds", "30", "--requests", "150")
+    session.run("python", "load.py")
 
 
 @nox.session

@@ -10,8 +10,9 @@ nothing to do there or do the same in place:
 
 - ``reset_queries`` and ``close_old_connections`` act on the database connections
   of the request's thread: a thread not started yet would be new, with none;
-- ``close_caches`` closes the caches set up in the request's context: with none, it
-  does nothing;
+- ``close_caches`` closes the caches set up in the request's context: when none of
+  them has a ``close`` of its own (``BaseCache.close`` does nothing; local memory,
+  database, file and Redis caches keep it), it does nothing;
 - ``reset_urlconf`` resets a context-local value, the same on the event loop.
 
 :func:`serve` runs the cycle as Django does, calling the handler's own methods,
@@ -32,15 +33,19 @@ import enum
 from typing import TYPE_CHECKING, Any, Final
 
 import django
-from asgiref.sync import AsyncToSync, SyncToAsync, sync_to_async
+from asgiref.sync import AsyncToSync, SyncToAsync, iscoroutinefunction, sync_to_async
+from django.conf import settings
 from django.core import signals
 from django.core.cache import caches, close_caches
+from django.core.cache.backends.base import BaseCache
 from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIRequest, get_script_prefix
 from django.core.handlers.base import reset_urlconf
 from django.db import close_old_connections, reset_queries
 from django.http import HttpResponseBase
 from django.urls import set_script_prefix
+from django.utils.deprecation import MiddlewareMixin
+from django.utils.module_loading import import_string
 
 from lifespan_container.engine.steps import qualified_name
 
@@ -52,21 +57,21 @@ if TYPE_CHECKING:
 
     from lifespan_container.engine.protocol import Receive, Scope, Send
 
-__all__ = ["KNOWN", "Plans", "Rule", "serve"]
+__all__ = ["KNOWN", "Plans", "Rule", "serve", "thread_causes"]
 
 
 class Rule(enum.Enum):
     """When a known receiver of ``request_started``/``request_finished`` needs no thread."""
 
     NO_THREAD = "does nothing while the request has started no thread"
-    NO_CACHES = "does nothing while the request's context set up no cache"
+    NO_CACHE_TO_CLOSE = "does nothing while no cache of the request has a close of its own"
     IN_PLACE = "does the same on the event loop"
 
 
 KNOWN: Final[dict[Callable[..., Any], Rule]] = {
     reset_queries: Rule.NO_THREAD,
     close_old_connections: Rule.NO_THREAD,
-    close_caches: Rule.NO_CACHES,
+    close_caches: Rule.NO_CACHE_TO_CLOSE,
     reset_urlconf: Rule.IN_PLACE,
 }
 """Django's own receivers that the fast path knows, and why they need no thread."""
@@ -83,7 +88,7 @@ class Plan:
         self.unknown = [receiver for receiver in sync if receiver not in KNOWN]
         rules = {KNOWN[receiver] for receiver in sync if receiver in KNOWN}
         self.needs_no_thread = Rule.NO_THREAD in rules
-        self.needs_no_caches = Rule.NO_CACHES in rules
+        self.needs_no_caches = Rule.NO_CACHE_TO_CLOSE in rules
         self.in_place = [r for r in sync if KNOWN.get(r) is Rule.IN_PLACE]
 
     def applies(self) -> bool:
@@ -92,7 +97,7 @@ class Plan:
             return False
         if self.needs_no_thread and thread_started():
             return False
-        return not (self.needs_no_caches and caches.all(initialized_only=True))
+        return not (self.needs_no_caches and _a_cache_closes())
 
     async def send(self, signal: Signal, sender: object, **named: Any) -> None:
         """The receivers, as ``send``/``asend`` call them: the sync ones in place first."""
@@ -126,6 +131,45 @@ class Plans:
             for signal in SIGNALS
             for receiver in self.of(signal, sender).unknown
         ]
+
+
+def thread_causes(sender: type) -> list[str]:
+    """What makes every request served by ``sender`` (a handler class) start its thread.
+
+    The middleware of ``settings.MIDDLEWARE`` whose code runs in it (sync-only
+    middleware, and the sync hooks of Django's ``MiddlewareMixin``), and the sync
+    receivers of the request signals that the fast path does not know. A sync view,
+    a ``FileResponse`` or a ``sync_to_async`` call adds it to the requests that meet
+    them. Empty: an async view with async code needs no thread.
+    """
+    causes = [
+        f"middleware {path!r} {why}"
+        for path in settings.MIDDLEWARE
+        if (why := _why_in_thread(import_string(path)))
+    ]
+    return causes + Plans().causes(sender)
+
+
+def _why_in_thread(middleware: Any) -> str:
+    """Why Django runs ``middleware`` in the request's thread, or ``""``."""
+    if not getattr(middleware, "async_capable", False):
+        return "is sync-only"
+    hooks = ["process_request", "process_response"]
+    if not (isinstance(middleware, type) and issubclass(middleware, MiddlewareMixin)):
+        hooks = []  # an async middleware calls its own hooks
+    view = getattr(middleware, "process_view", None)
+    if view is not None and not iscoroutinefunction(view):
+        hooks.append("process_view")
+    found = [hook for hook in hooks if hasattr(middleware, hook)]
+    if not found:
+        return ""
+    named = found[0] if len(found) == 1 else f"{', '.join(found[:-1])} and {found[-1]}"
+    return f"runs its {named} there"
+
+
+def _a_cache_closes() -> bool:
+    """Whether a cache set up in this context has a ``close`` that does something."""
+    return any(type(c).close is not BaseCache.close for c in caches.all(initialized_only=True))
 
 
 def signal_name(signal: Signal) -> str:

@@ -5,7 +5,9 @@ start order (stage by stage: a stage opens after the stages before it, its
 resources concurrently) with what they depend on and their health check (the
 declared one, or the default for the type the provider is annotated to give,
 or ``none``), then the request-scoped providers (``RequestResource``,
-``CurrentRequest``), then the other providers, each with what it depends on.
+``CurrentRequest``), then the other providers, each with what it depends on;
+last, the request path: whether every request served by the handler starts a
+thread for its sync work, and which middleware or receivers make it do so.
 
 ``--check`` opens every resource as the server would, runs every health check
 (afresh: no cached result), closes everything, and exits 1 naming what failed:
@@ -24,12 +26,14 @@ from dependency_injector import providers
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from lifespan_container._redact import redact
+from lifespan_container._request_cycle import thread_causes
 from lifespan_container._runtime import checked_runtime, container_class
-from lifespan_container._settings import lifespan_settings
+from lifespan_container._settings import fast_path, lifespan_settings
 from lifespan_container.engine.graph import provider_paths
 from lifespan_container.engine.health import CheckResult, run_checks
 from lifespan_container.engine.health_checks import planned_check
 from lifespan_container.exceptions import ShutdownFailedError, StartupFailedError
+from lifespan_container.handler import LifespanHandler
 from lifespan_container.per_request import CurrentRequest, RequestResource
 from lifespan_container.runner import open_resources
 
@@ -71,8 +75,10 @@ class Command(BaseCommand):
         runtime = checked_runtime()
         if runtime.container is None or runtime.lifecycle is None:
             self.stdout.write('LIFESPAN_CONTAINER["CONTAINER"] is None: there is no container.')
+            self._request_path(request_path())
             return
         listing = describe(runtime.container, runtime.lifecycle)
+        listing["request_path"] = request_path()
         results = self._check(runtime.lifecycle) if options["check"] else None
         _with_checks_seen(listing, results or [])
         if options["json"]:
@@ -140,6 +146,30 @@ class Command(BaseCommand):
                 for result in results
             ]
             self._table(["resource", "status", "latency", "check", "error"], rows)
+        self._request_path(listing["request_path"])
+
+    def _request_path(self, path: dict[str, Any]) -> None:
+        """Whether requests start a thread, and what makes them (see ``request_path``)."""
+        write = self.stdout.write
+        write("")
+        if not path["fast_path"]:
+            write(
+                "Request path: Django's own (FAST_PATH is False): every request starts a "
+                "thread for its sync work."
+            )
+        elif not path["causes"]:
+            write(
+                "Request path: an async view with this middleware starts no thread; a sync "
+                "view, a sync_to_async call or a FileResponse starts one for its request."
+            )
+        else:
+            write("Request path: every request starts a thread for its sync work, because:")
+            for cause in path["causes"]:
+                write(f"  {cause}")
+            write(
+                "Make them async, or remove them, to serve async views without it (see "
+                "Performance in the docs)."
+            )
 
     def _providers(self, title: str, entries: list[dict[str, Any]]) -> None:
         """A section of providers with what each depends on (nothing when empty)."""
@@ -158,6 +188,17 @@ class Command(BaseCommand):
         for row in [header, *rows]:
             cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=True)]
             self.stdout.write("  " + "  ".join(cells).rstrip())
+
+
+def request_path() -> dict[str, Any]:
+    """The handler's request path, as data.
+
+    ``fast_path`` is the setting; ``causes`` what makes every request start a thread
+    (empty: async views need none).
+    """
+    fast = fast_path()
+    causes = thread_causes(LifespanHandler) if fast else []
+    return {"fast_path": fast, "thread_per_request": not fast or bool(causes), "causes": causes}
 
 
 def describe(container: containers.Container, lifecycle: ResourceLifecycle) -> dict[str, Any]:
