@@ -39,7 +39,7 @@ from django.core import signals
 from django.core.cache import caches, close_caches
 from django.core.cache.backends.base import BaseCache
 from django.core.exceptions import RequestAborted
-from django.core.handlers.asgi import ASGIRequest, get_script_prefix
+from django.core.handlers.asgi import ASGIHandler, ASGIRequest, get_script_prefix
 from django.core.handlers.base import reset_urlconf
 from django.db import close_old_connections, reset_queries
 from django.http import HttpResponseBase
@@ -52,7 +52,6 @@ from lifespan_container.engine.steps import qualified_name
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from django.core.handlers.asgi import ASGIHandler
     from django.dispatch import Signal
 
     from lifespan_container.engine.protocol import Receive, Scope, Send
@@ -168,8 +167,34 @@ def _why_in_thread(middleware: Any) -> str:
 
 
 def _a_cache_closes() -> bool:
-    """Whether a cache set up in this context has a ``close`` that does something."""
+    """Whether a cache set up in this context has a ``close`` that does something.
+
+    Only the aliases whose backend has one are looked at (none, usually).
+    """
+    if not _CLOSING.backends():
+        return False
     return any(type(c).close is not BaseCache.close for c in caches.all(initialized_only=True))
+
+
+class _ClosingBackends:
+    """Whether a configured cache backend has a ``close`` of its own, per ``CACHES``."""
+
+    def __init__(self) -> None:
+        self._seen: object = None
+        self._any = False
+
+    def backends(self) -> bool:
+        configured = caches.settings
+        if configured is not self._seen:  # a new CACHES (a test changed it)
+            self._any = any(
+                import_string(options["BACKEND"]).close is not BaseCache.close
+                for options in configured.values()
+            )
+            self._seen = configured
+        return self._any
+
+
+_CLOSING: Final = _ClosingBackends()
 
 
 def signal_name(signal: Signal) -> str:
@@ -177,13 +202,11 @@ def signal_name(signal: Signal) -> str:
 
 
 def thread_started() -> bool:
-    """Whether sync work of this request would run in a thread that exists already.
+    """Whether the request's ``ThreadSensitiveContext`` has its thread already.
 
-    The request's ``ThreadSensitiveContext`` has its thread once a ``sync_to_async``
-    started it; a sync caller's thread (``async_to_sync``) comes first, and exists.
+    A ``sync_to_async`` of the request starts it (:func:`serve` leaves a request
+    with a sync caller to Django: that caller's thread would be used instead).
     """
-    if getattr(AsyncToSync.executors, "current", None) is not None:
-        return True
     context = SyncToAsync.thread_sensitive_context.get(None)
     return context is None or context in SyncToAsync.context_to_thread_executor
 
@@ -191,7 +214,14 @@ def thread_started() -> bool:
 async def serve(
     handler: ASGIHandler, plans: Plans, scope: Scope, receive: Receive, send: Send
 ) -> None:
-    """Serve one request as ``ASGIHandler.handle`` does, without the idle thread hops."""
+    """Serve one request as ``ASGIHandler.handle`` does, without the idle thread hops.
+
+    A request served for a sync caller (``async_to_sync``), whose sync work runs in
+    that caller's thread, which exists and may hold connections, is Django's.
+    """
+    if getattr(AsyncToSync.executors, "current", None) is not None:
+        await ASGIHandler.handle(handler, scope, receive, send)  # type: ignore[arg-type]
+        return
     try:
         body_file = await handler.read_body(receive)
     except RequestAborted:

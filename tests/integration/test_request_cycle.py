@@ -21,7 +21,7 @@ from typing import Any
 
 import asgiref.sync
 import pytest
-from asgiref.sync import sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
 from django.core.cache import cache
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.handlers.asgi import ASGIHandler
@@ -503,3 +503,20 @@ def test_the_resources_command_names_a_sync_receiver_it_does_not_know(
             )
         ],
     }
+
+
+@pytest.mark.django_db
+@pytest.mark.filterwarnings("ignore::pytest.PytestWarning")  # a sync test in this module
+def test_a_request_for_a_sync_caller_is_djangos_and_its_receivers_run_in_that_thread(
+    serve: Callable[..., LifespanHandler],
+) -> None:
+    """Called through ``async_to_sync``, the request's sync work runs in the caller's
+    thread, which has connections: ``request_started``'s ``reset_queries`` clears
+    this thread's query log, as under Django's handler."""
+    from django.db import connection  # noqa: PLC0415
+
+    app = serve()
+    connection.ensure_connection()
+    connection.queries_log.append({"sql": "SELECT 1", "time": "0.000"})
+    assert body(async_to_sync(request)(app, "/async")) == b"async"
+    assert list(connection.queries_log) == []
