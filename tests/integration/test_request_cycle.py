@@ -13,10 +13,13 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import sys
 import tempfile
 import threading
+import types
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import asgiref.sync
@@ -35,6 +38,7 @@ from django.utils.deprecation import MiddlewareMixin
 from lifespan_container.handler import LifespanHandler
 from lifespan_container.runtime import Runtime
 from tests.conftest import Connect
+from tests.docs.test_docs import BLOCK
 from tests.lifespan_driver import WAIT, http_scope
 
 pytestmark = pytest.mark.asyncio
@@ -520,3 +524,20 @@ def test_a_request_for_a_sync_caller_is_djangos_and_its_receivers_run_in_that_th
     connection.queries_log.append({"sql": "SELECT 1", "time": "0.000"})
     assert body(async_to_sync(request)(app, "/async")) == b"async"
     assert list(connection.queries_log) == []
+
+
+async def test_the_performance_pages_async_middleware_keeps_the_path_free_of_the_thread(
+    serve: Callable[..., LifespanHandler], threads: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page's ``Timing`` middleware, as written: its header, and no thread."""
+    page = (Path(__file__).parents[2] / "docs" / "explanation" / "performance.md").read_text()
+    [example] = [block for block in BLOCK.findall(page) if "class Timing" in block]
+    module = types.ModuleType("myproject_middleware")
+    exec(compile(example, "performance.md", "exec"), module.__dict__)  # noqa: S102
+    monkeypatch.setitem(sys.modules, "myproject_middleware", module)
+    app = serve(["myproject_middleware.Timing"])
+    for _ in range(3):
+        sent = await request(app, "/async")
+        headers = {name.lower(): value for name, value in sent[0]["headers"]}
+        assert headers[b"server-timing"].startswith(b"view;dur=")
+    assert threads == []
