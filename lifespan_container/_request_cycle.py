@@ -42,6 +42,7 @@ from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler, ASGIRequest, get_script_prefix
 from django.core.handlers.base import reset_urlconf
 from django.db import close_old_connections, reset_queries
+from django.dispatch import dispatcher
 from django.http import HttpResponseBase
 from django.urls import set_script_prefix
 from django.utils.deprecation import MiddlewareMixin
@@ -79,16 +80,22 @@ SIGNALS: Final = (signals.request_started, signals.request_finished)
 
 
 class Plan:
-    """How to send one signal for one sender without a thread, while its receivers stay."""
+    """How to send one signal for one sender without a thread, while its receivers stay.
+
+    It keeps no receiver of the project's (a weak one must die with its owner):
+    only their names, what the known ones need, and whether any is async.
+    """
 
     def __init__(self, signal: Signal, sender: object) -> None:
         self.receivers = list(signal.receivers)
-        sync, self.async_receivers = signal._live_receivers(sender)  # noqa: SLF001
-        self.unknown = [receiver for receiver in sync if receiver not in KNOWN]
-        rules = {KNOWN[receiver] for receiver in sync if receiver in KNOWN}
+        sync, asynchronous = signal._live_receivers(sender)  # noqa: SLF001
+        self.unknown = [qualified_name(r) for r in sync if r not in KNOWN]
+        rules = [KNOWN[receiver] for receiver in sync if receiver in KNOWN]
         self.needs_no_thread = Rule.NO_THREAD in rules
         self.needs_no_caches = Rule.NO_CACHE_TO_CLOSE in rules
+        # Django's own functions (they never die), in the order they were connected.
         self.in_place = [r for r in sync if KNOWN.get(r) is Rule.IN_PLACE]
+        self.has_async = bool(asynchronous)
 
     def applies(self) -> bool:
         """Whether the signal can be sent now, without the request's thread."""
@@ -99,16 +106,17 @@ class Plan:
         return not (self.needs_no_caches and _a_cache_closes())
 
     async def send(self, signal: Signal, sender: object, **named: Any) -> None:
-        """The receivers, as ``send``/``asend`` call them: the sync ones in place first."""
+        """The receivers, as Django's ``send`` calls them.
+
+        The sync ones (in place) first, then the async ones together, as the installed
+        Django runs them.
+        """
         for receiver in self.in_place:
             receiver(signal=signal, sender=sender, **named)
-        if self.async_receivers:
-            await asyncio.gather(
-                *(
-                    receiver(signal=signal, sender=sender, **named)
-                    for receiver in self.async_receivers
-                )
-            )
+        if self.has_async:  # looked up now: the plan keeps none of them alive
+            _, asynchronous = signal._live_receivers(sender)  # noqa: SLF001
+            if asynchronous:
+                await _together(*(r(signal=signal, sender=sender, **named) for r in asynchronous))
 
 
 class Plans:
@@ -126,9 +134,9 @@ class Plans:
     def causes(self, sender: object) -> list[str]:
         """The receivers that make every request start its thread, named."""
         return [
-            f"{signal_name(signal)} receiver {qualified_name(receiver)!r}"
+            f"{signal_name(signal)} receiver {name!r}"
             for signal in SIGNALS
-            for receiver in self.of(signal, sender).unknown
+            for name in self.of(signal, sender).unknown
         ]
 
 
@@ -164,6 +172,18 @@ def _why_in_thread(middleware: Any) -> str:
         return ""
     named = found[0] if len(found) == 1 else f"{', '.join(found[:-1])} and {found[-1]}"
     return f"runs its {named} there"
+
+
+async def _together(*calls: Any) -> Any:
+    """Await the async receivers as the installed Django does.
+
+    Django 6.1 runs them in a task group sharing one context that the caller gets
+    back; Django 5.2 and 6.0 with ``asyncio.gather``.
+    """
+    run_parallel = getattr(dispatcher, "_run_parallel", None)
+    if run_parallel is not None:
+        return await run_parallel(*calls)
+    return await asyncio.gather(*calls)
 
 
 def _a_cache_closes() -> bool:
@@ -240,7 +260,7 @@ async def serve(
             await handler.send_response(error_response, send)  # type: ignore[arg-type]
             await close(error_response, None, plans)
             return
-        respond = _respond_in_a_group if django.VERSION >= (6,) else _respond_in_tasks
+        respond = _respond_in_a_group if django.VERSION >= (6, 1) else _respond_in_tasks
         response = await respond(handler, request, receive, send)
         if response is None:  # the client left, or the view was cancelled
             plan = plans.of(signals.request_finished, sender)
@@ -279,10 +299,10 @@ def _closes_in_place(response: Any, request: Any) -> bool:
     closers = response._resource_closers  # noqa: SLF001
     if request is None:
         return not closers
+    closer = closers[0] if len(closers) == 1 else None
     return (
-        type(request).close is ASGIRequest.close
-        and len(closers) == 1
-        and closers[0] == request.close
+        getattr(closer, "__func__", None) is ASGIRequest.close  # not one set on the request
+        and getattr(closer, "__self__", None) is request
         and not getattr(request, "_files", None)
     )
 
@@ -290,7 +310,7 @@ def _closes_in_place(response: Any, request: Any) -> bool:
 async def _respond_in_tasks(
     handler: ASGIHandler, request: Any, receive: Receive, send: Send
 ) -> HttpResponseBase | None:
-    """Django 5.2: the view and the response in a task, beside the disconnect's.
+    """Django 5.2 and 6.0: the view and the response in a task, beside the disconnect's.
 
     Whichever ends first ends the other.
     """
@@ -324,7 +344,7 @@ class _Answered(Exception):  # noqa: N818
 async def _respond_in_a_group(
     handler: ASGIHandler, request: Any, receive: Receive, send: Send
 ) -> HttpResponseBase | None:
-    """Django 6: the view in the handler's task, in a task group with the listener."""
+    """Django 6.1: the view in the handler's task, in a task group with the listener."""
     response: HttpResponseBase | None = None
     try:
         try:
@@ -337,6 +357,6 @@ async def _respond_in_a_group(
             pass
     except BaseExceptionGroup as failed:
         if len(failed.exceptions) == 1:
-            raise failed.exceptions[0] from None
+            raise failed.exceptions[0]  # noqa: B904 (as Django raises it)
         raise
     return response

@@ -36,7 +36,7 @@ logger = get_logger("lifespan_container")
 
 
 async def view_unwound(runtime: Runtime, server: asyncio.Task[Any] | None, path: str) -> None:
-    """The server cancelled the request: on Django 5.2, cancel its view and wait for it.
+    """The server cancelled the request: on Django 5.2 and 6.0, cancel its view, wait for it.
 
     The wait is bounded by ``REQUEST_CLEANUP_TIMEOUT``: a view that ignores its
     cancellation is logged and left behind.
@@ -120,7 +120,7 @@ def failure_of(request_scope: RequestScope) -> BaseException | None:
 def closing_cancelled(request_scope: RequestScope, runtime: Runtime) -> Awaitable[None]:
     """Close the resources of a request the server cancelled; never raises but that.
 
-    The view is cancelled first and waited for (on Django 5.2 it runs in a task of
+    The view is cancelled first and waited for (on Django 5.2 and 6.0 it runs in a task of
     its own that would go on using the resources). The closes run in a task of their
     own, so that a second cancellation cannot cut them short, and that the lifespan's
     shutdown waits for.

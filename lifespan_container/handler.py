@@ -203,16 +203,16 @@ class LifespanHandler(ASGIHandler):
     async def run_get_response(self, request: Any) -> Any:
         """Django's ``run_get_response``, noting the task that runs the view.
 
-        Django 5.2 runs it in a task of its own, which Django leaves running when the
-        server cancels the request: the request cancels it and waits for it, as
-        Django 6.x does, before its resources close.
+        Django 5.2 and 6.0 run it in a task of their own, which they leave running
+        when the server cancels the request: the request cancels it and waits for it,
+        as Django 6.1 does, before its resources close.
         """
         task = asyncio.current_task()
         request_scope = current.get()
         if request_scope is not None:
-            request_scope.worker = task  # the server's own on 6.x
+            request_scope.worker = task  # the server's own on 6.1
         server = _server_task.get()
-        if task is None or task is server or server is None:  # Django 6.x
+        if task is None or task is server or server is None:  # Django 6.1
             return await super().run_get_response(request)
         views = self.runtime.request_views
         views[server] = task
@@ -356,9 +356,9 @@ LifespanASGIHandler = LifespanHandler
 
 
 def _close_body_file() -> None:
-    """Close the request's body file, which Django 5.2 leaves open (6.0 closes it).
+    """Close the request's body file, which Django 5.2 and 6.0 leave open (6.1 closes it).
 
-    Django 5.2 leaves it when a stream raises or the request is cancelled.
+    They leave it when a stream raises or the request is cancelled.
     """
     body_file = _body_file.get()
     if body_file is not None:

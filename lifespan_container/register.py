@@ -29,8 +29,8 @@ The rules are this library's:
   else, or two managers yielding the same key, fails the startup (naming the
   managers and the key);
 - at shutdown every manager is exited, last registered first, even when another's
-  exit fails or hangs (each exit gets an equal share of the time left of
-  ``SHUTDOWN_TIMEOUT``); the failures are reported together in
+  exit fails or hangs (each exit may use the time left of ``SHUTDOWN_TIMEOUT``,
+  less a reserve kept for the managers after it); the failures are reported together in
   ``lifespan.shutdown.failed``;
 - registering the same factory again changes nothing: it is entered once.
 

@@ -17,7 +17,7 @@ and :class:`SuiteRunner` as ``TEST_RUNNER``). ``runtests.py`` replaces
 ``INSTALLED_APPS`` with its own list, so the runner installs ``lifespan_container``
 (which the handler requires) before the suite is built; it checks at run time
 that the test modules hold our objects, prints the count of each label and fails
-on any failure, or on a label that ran no test.
+on any failure, or on a label where no test passed (none ran, or all were skipped).
 
 Other arguments go to ``runtests.py``: options in one word (``--verbosity=2``,
 ``-v2``, ``--failfast``), and labels, which replace the default ones
@@ -351,8 +351,8 @@ class SuiteRunner(DiscoverRunner):
                 f"  {label:<16}{counts.tests:>6}{counts.passed:>8}{counts.failed:>8}"
                 f"{counts.skipped:>9}"
             )
-            if not counts.tests:
-                problems.append(f"{label}: no test ran")
+            if not counts.passed:  # none ran, or every one was skipped
+                problems.append(f"{label}: no test passed")
         print("".join(f"  FAILED {name}\n" for name in failed), end="")
         print("".join(f"  ERROR {problem}\n" for problem in problems), end="")
         total = Tally(

@@ -68,6 +68,7 @@ class LoopThread:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._owner: int | None = None
+        self._callers: list[Any] = []  # the waiting callers' asgiref executors, oldest first
 
     def __enter__(self) -> Self:
         if self.loop is not None:
@@ -126,10 +127,31 @@ class LoopThread:
         before = _asgiref_knows()
         _tell_asgiref(loop)  # this loop, whichever block of this thread is the newest
         try:
-            result: T = async_to_sync(_with_this_thread)(function, *args)
+            result: T = async_to_sync(self._with_this_thread)(function, *args)
         finally:
             _restore(before)
         return result
+
+    async def _with_this_thread(self, function: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """Await ``function(*args)``; meanwhile the calling thread is the loop's sync thread.
+
+        Calls from several threads at once: the newest caller still waiting gets the
+        loop's sync work, and each call takes back only its own thread.
+        """
+        loop = asyncio.get_running_loop()
+        executor = getattr(AsyncToSync.executors, "current", None)
+        if executor is None:  # pragma: no cover (async_to_sync always sets one)
+            return await function(*args)
+        self._callers.append(executor)
+        AsyncToSync.loop_thread_executors[loop] = executor
+        try:
+            return await function(*args)
+        finally:
+            self._callers.remove(executor)
+            if self._callers:
+                AsyncToSync.loop_thread_executors[loop] = self._callers[-1]
+            else:
+                AsyncToSync.loop_thread_executors.pop(loop, None)
 
     def _stack(self) -> list[LoopThread]:
         stack: list[LoopThread] | None = getattr(self._adopted, "stack", None)
@@ -200,23 +222,6 @@ def detached(coroutine: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
     context = contextvars.copy_context()
     context.run(setattr, AsyncToSync.executors, "current", None)
     return asyncio.get_running_loop().create_task(coroutine, context=context)
-
-
-async def _with_this_thread(function: Callable[..., Awaitable[T]], *args: Any) -> T:
-    """Await ``function(*args)``; meanwhile the calling thread is the loop's sync thread."""
-    loop = asyncio.get_running_loop()
-    executors = AsyncToSync.loop_thread_executors
-    previous = executors.get(loop)
-    executor = getattr(AsyncToSync.executors, "current", None)
-    if executor is not None:
-        executors[loop] = executor
-    try:
-        return await function(*args)
-    finally:
-        if previous is None:
-            executors.pop(loop, None)
-        else:
-            executors[loop] = previous
 
 
 def _asgiref_knows() -> tuple[object, object]:

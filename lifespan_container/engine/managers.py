@@ -191,10 +191,10 @@ class LifespanManagers:
     async def exit(self, limit: Limit, tracker: Tracker | None = None) -> list[Failure]:
         """Exit every entered manager, last first, within ``limit``; return the failures.
 
-        A failing exit is logged and does not stop the others. Each exit gets an
-        equal share of what is left of ``limit`` (its own and what the exits before
-        it did not use): one that hangs is cancelled at the end of its share, and
-        the managers after it are still exited.
+        A failing exit is logged and does not stop the others. Each exit may use what
+        is left of ``limit``, less a reserve for each manager after it (half of an
+        equal share of what is left): a slow exit gets most of the time, and one that
+        hangs is cancelled with time still kept for the managers after it.
         """
         tracker = tracker or Tracker()
         entered, self._entered = list(reversed(self._entered)), []
@@ -203,19 +203,21 @@ class LifespanManagers:
         deadline = loop.time() + limit.seconds
         failures: list[Failure] = []
         for position, (step, manager) in enumerate(entered):
-            share = max(deadline - loop.time(), 0.0) / (len(entered) - position)
+            left = max(deadline - loop.time(), 0.0)
+            after = len(entered) - position - 1  # the managers still to exit after it
+            reserve = left / (2 * (after + 1)) * after
             exiting = _exit_one(step, manager, tracker)
             failures += await run_concurrently(
-                [(step, exiting)], fail_fast=False, timeout=_share(share, limit, len(entered))
+                [(step, exiting)], fail_fast=False, timeout=_own(left - reserve, limit, after)
             )
         return failures
 
 
-def _share(seconds: float, limit: Limit, exits: int) -> Limit:
-    """How a failure names the share of one exit of ``exits``."""
-    if exits == 1:
+def _own(seconds: float, limit: Limit, after: int) -> Limit:
+    """How a failure names the time of an exit with ``after`` managers still to exit."""
+    if not after:
         return Limit(seconds, str(limit))
-    return Limit(seconds, f"{seconds:g} s, its share of {limit}")
+    return Limit(seconds, f"{seconds:g} s of {limit}, the rest kept for the managers after it")
 
 
 def _name(step: str) -> str:

@@ -9,6 +9,7 @@ import pytest
 from asgiref.sync import SyncToAsync, async_to_sync, sync_to_async
 
 from lifespan_container.engine.loop_thread import LoopThread, detached
+from tests.lifespan_driver import WAIT
 
 
 def loop_threads() -> list[threading.Thread]:
@@ -139,16 +140,19 @@ def test_overlapping_blocks_exited_out_of_order_each_reach_their_own_loop() -> N
 
     first = LoopThread("test-loop").__enter__()
     second = LoopThread("test-loop").__enter__()
-    first_loop = first.loop
-    assert first_loop is not None
-    assert first.call(running_loop) is first.loop
-    assert second.call(running_loop) is second.loop
-    assert async_to_sync(running_loop)() is second.loop
-    first.__exit__(None, None, None)  # the older one first
-    assert first_loop.is_closed()
-    assert local.main_event_loop is second.loop
-    assert second.call(running_loop) is second.loop
-    second.__exit__(None, None, None)
+    try:
+        first_loop = first.loop
+        assert first_loop is not None
+        assert first.call(running_loop) is first.loop
+        assert second.call(running_loop) is second.loop
+        assert async_to_sync(running_loop)() is second.loop
+        first.__exit__(None, None, None)  # the older one first
+        assert first_loop.is_closed()
+        assert local.main_event_loop is second.loop
+        assert second.call(running_loop) is second.loop
+    finally:
+        first.__exit__(None, None, None)  # nothing left to do if exited above
+        second.__exit__(None, None, None)
     assert not hasattr(local, "main_event_loop")
     assert not loop_threads()
 
@@ -167,7 +171,7 @@ def test_an_exit_from_another_thread_says_so_and_stops_the_loop_all_the_same() -
 
     other = threading.Thread(target=exit_here)
     other.start()
-    other.join()
+    other.join(WAIT)
     assert "exited in the thread that entered it" in str(raised[0])
     assert loop.is_closed()
     assert not loop_threads()
@@ -202,3 +206,50 @@ def test_a_task_that_outlives_its_call_sends_sync_work_to_the_thread_of_a_later_
 
         thread.call(start)
         assert thread.call(finish) == threading.get_ident()
+
+
+def test_calls_from_two_threads_each_take_back_only_their_own_thread() -> None:
+    """The first caller ends while the second still waits: sync work of the loop goes
+    to the second caller's thread, not nowhere (nor to the first's, which quit)."""
+    with LoopThread("test-loop") as thread:
+        loop = thread.loop
+        assert loop is not None
+        go, tasks = asyncio.Event(), []
+        release = {"first": asyncio.Event(), "second": asyncio.Event()}
+        waiting = {"first": threading.Event(), "second": threading.Event()}
+        idents: dict[str, int] = {}
+
+        async def sync_work_later() -> int:
+            await go.wait()
+            return await sync_to_async(threading.get_ident, thread_sensitive=True)()
+
+        async def prepare() -> None:
+            tasks.append(detached(sync_work_later()))
+
+        thread.call(prepare)
+
+        def caller(name: str) -> None:
+            idents[name] = threading.get_ident()
+
+            async def wait() -> None:
+                waiting[name].set()  # this thread is the loop's sync thread now
+                await release[name].wait()
+
+            thread.call(wait)
+
+        callers = [threading.Thread(target=caller, args=(name,)) for name in release]
+        try:
+            for name, started in zip(release, callers, strict=True):
+                started.start()
+                assert waiting[name].wait(WAIT)
+            loop.call_soon_threadsafe(release["first"].set)
+            callers[0].join(WAIT)
+            loop.call_soon_threadsafe(go.set)
+            done = asyncio.run_coroutine_threadsafe(asyncio.wait_for(tasks[0], WAIT), loop)
+            assert done.result(WAIT) == idents["second"]
+        finally:
+            for event in release.values():
+                loop.call_soon_threadsafe(event.set)
+            for started in callers:
+                started.join(WAIT)
+        assert not any(started.is_alive() for started in callers)

@@ -228,8 +228,8 @@ async def test_every_manager_is_exited_when_one_exit_fails() -> None:
 
 
 async def test_a_hung_exit_is_bounded_and_the_resources_still_close(clock: LoopClock) -> None:
-    """A manager that never exits is cut off at its share of the managers' half (the
-    other's exit gets the rest); the resources close after both."""
+    """A manager that never exits is cut off with time kept for the one after it
+    (a quarter of the managers' half: n=2), which exits; the resources close after."""
     journal = Journal()
     never = asyncio.Event()
     managers = LifespanManagers(
@@ -239,12 +239,12 @@ async def test_a_hung_exit_is_bounded_and_the_resources_still_close(clock: LoopC
     await lifespan.start(STARTUP, SHUTDOWN, managers=managers)
     stopping = asyncio.ensure_future(lifespan.stop(Limit(LIMIT, "SHUTDOWN"), managers=managers))
     await until(lambda: "exiting last" in journal.entries, "the last manager is exiting")
-    clock.advance(LIMIT / 4)  # the last one's share: half of the managers' half
+    clock.advance(LIMIT / 2 * 3 / 4)  # its own: the managers' half, less a quarter of it
     with pytest.raises(ShutdownFailedError) as raised:
         await stopping
     assert str(raised.value) == (
         f"Shutdown finished with errors: lifespan manager '{M}.last' did not finish within "
-        f"{LIMIT / 4:g} s, its share of SHUTDOWN."
+        f"{LIMIT / 2 * 3 / 4:g} s of SHUTDOWN, the rest kept for the managers after it."
     )
     assert journal.entries[-2:] == ["exit first", "close db"]
 

@@ -11,6 +11,9 @@ what ran where.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
+import gc
 import io
 import json
 import sys
@@ -24,12 +27,13 @@ from typing import Any
 
 import asgiref.sync
 import pytest
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import async_to_sync, markcoroutinefunction, sync_to_async
 from django.core.cache import cache
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.handlers.asgi import ASGIHandler
 from django.core.management import call_command
 from django.core.signals import request_finished, request_started
+from django.dispatch import dispatcher
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.test import override_settings
 from django.urls import path
@@ -42,6 +46,9 @@ from tests.docs.test_docs import BLOCK
 from tests.lifespan_driver import WAIT, http_scope
 
 pytestmark = pytest.mark.asyncio
+
+RUN_PARALLEL = hasattr(dispatcher, "_run_parallel")
+"""Django 6.1 runs async receivers in a task group (``_run_parallel``); before, gather."""
 
 seen: dict[str, list[int]] = {}
 """What ran in which thread, by name."""
@@ -101,6 +108,13 @@ class ClosingCache(LocMemCache):
         note("cache closed")
 
 
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="unset")
+
+
+async def tagged(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(request_id.get().encode())
+
+
 async def never_answers(request: HttpRequest) -> HttpResponse:
     note("never answers")
     await asyncio.Event().wait()  # never set: the client leaves first
@@ -118,7 +132,27 @@ urlpatterns = [
     path("stream", stream_view),
     path("cache", cache_view),
     path("never", never_answers),
+    path("tagged", tagged),
 ]
+
+
+class ClosingMiddleware:
+    """An async middleware that sets a closer of its own on the request."""
+
+    async_capable = True
+    sync_capable = False
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+        markcoroutinefunction(self)
+
+    async def __call__(self, request: HttpRequest) -> HttpResponse:
+        def close() -> None:
+            note("request closer")
+
+        request.close = close  # type: ignore[method-assign]
+        response: HttpResponse = await self.get_response(request)
+        return response
 
 
 class SyncMiddleware(MiddlewareMixin):
@@ -388,12 +422,19 @@ async def test_a_cache_with_a_close_of_its_own_is_closed_as_django_closes_it(
     (Django 5.2 runs the view in a task of its own, whose cache it does not see)."""
     backend = {"default": {"BACKEND": f"{__name__}.ClosingCache"}}
     closed: dict[str, list[int]] = {}
-    for name, make in (("vanilla", ASGIHandler), ("ours", serve)):
-        with override_settings(CACHES=backend, ROOT_URLCONF=__name__, MIDDLEWARE=[]):
+    ours = functools.partial(LifespanHandler, Runtime(None))
+    for name, make in (("vanilla", ASGIHandler), ("ours", ours)):
+        with override_settings(
+            CACHES=backend,
+            ROOT_URLCONF=__name__,
+            MIDDLEWARE=[],
+            LIFESPAN_CONTAINER={"CONTAINER": None},
+        ):
             app = make()
             before = len(threads)
             assert body(await request(app, "/cache")) == b"cached"
-        closed[name] = seen.pop("cache closed", [])
+            closed[name] = seen.pop("cache closed", [])  # before the setting's end closes it
+        seen.pop("cache closed", None)  # what the setting's end closed
         assert len(threads) - before == (1 if name == "vanilla" else len(closed[name]))
     assert len(closed["ours"]) == len(closed["vanilla"])
     assert threading.get_ident() not in closed["ours"]
@@ -516,14 +557,30 @@ def test_a_request_for_a_sync_caller_is_djangos_and_its_receivers_run_in_that_th
 ) -> None:
     """Called through ``async_to_sync``, the request's sync work runs in the caller's
     thread, which has connections: ``request_started``'s ``reset_queries`` clears
-    this thread's query log, as under Django's handler."""
+    this thread's query log, as under Django's handler.
+
+    The caller is a thread of the test's own: asgiref leaves its marks on a thread
+    that ran such work (``SyncToAsync.threadlocal``).
+    """
     from django.db import connection  # noqa: PLC0415
 
     app = serve()
-    connection.ensure_connection()
-    connection.queries_log.append({"sql": "SELECT 1", "time": "0.000"})
-    assert body(async_to_sync(request)(app, "/async")) == b"async"
-    assert list(connection.queries_log) == []
+    found: dict[str, Any] = {}
+
+    def caller() -> None:
+        connection.ensure_connection()
+        connection.queries_log.append({"sql": "SELECT 1", "time": "0.000"})
+        try:
+            found["body"] = body(async_to_sync(request)(app, "/async"))
+            found["log"] = list(connection.queries_log)
+        finally:  # Django keeps an in-memory database open; this thread's copy goes
+            connection.connection.close()
+            connection.connection = None
+
+    thread = threading.Thread(target=caller)
+    thread.start()
+    thread.join(WAIT)
+    assert found == {"body": b"async", "log": []}
 
 
 async def test_the_performance_pages_async_middleware_keeps_the_path_free_of_the_thread(
@@ -541,3 +598,82 @@ async def test_the_performance_pages_async_middleware_keeps_the_path_free_of_the
         headers = {name.lower(): value for name, value in sent[0]["headers"]}
         assert headers[b"server-timing"].startswith(b"view;dur=")
     assert threads == []
+
+
+async def test_a_weak_receiver_dies_with_its_owner(
+    serve: Callable[..., LifespanHandler], threads: list[Any]
+) -> None:
+    """A bound method connected weakly: once its owner is gone, it is not called (the
+    request path keeps no receiver alive)."""
+    calls: list[str] = []
+
+    class Owner:
+        async def started(self, sender: object, **kwargs: Any) -> None:
+            calls.append("started")
+
+    owner = Owner()
+    request_started.connect(owner.started)  # weak, Django's default
+    app = serve()
+    await request(app, "/async")
+    assert calls == ["started"]
+    del owner
+    gc.collect()
+    await request(app, "/async")
+    assert calls == ["started"]
+    assert threads == []
+
+
+async def test_a_context_variable_set_by_an_async_receiver_reaches_the_view_as_in_django(
+    serve: Callable[..., LifespanHandler], connect: Connect
+) -> None:
+    """Django 6.1 runs async receivers in one context that the handler gets back (the
+    view sees what ``request_started``'s receiver set); Django 5.2 and 6.0 do not."""
+
+    async def tag(sender: object, **kwargs: Any) -> None:
+        request_id.set("set by the receiver")
+
+    connect(request_started, tag)
+    ours = serve()
+    vanilla = ASGIHandler()  # under the same settings
+    seen_by = {
+        name: body(await request(app, "/tagged"))
+        for name, app in (("ours", ours), ("vanilla", vanilla))
+    }
+    assert seen_by["ours"] == seen_by["vanilla"]
+    assert seen_by["ours"] == (b"set by the receiver" if RUN_PARALLEL else b"unset")
+
+
+async def test_async_receivers_that_fail_fail_the_request_as_in_django(
+    serve: Callable[..., LifespanHandler], connect: Connect
+) -> None:
+    """Two failing receivers: Django 6.1 raises both (an exception group), 5.2 and 6.0
+    the first.
+
+    (Django 5.2's own handler is not run beside it: it leaves the request body's file
+    open when a receiver fails.)
+    """
+
+    async def fails(sender: object, **kwargs: Any) -> None:
+        raise LookupError("first")
+
+    async def fails_too(sender: object, **kwargs: Any) -> None:
+        raise KeyError("second")
+
+    connect(request_started, fails)
+    connect(request_started, fails_too)
+    expected = ExceptionGroup if RUN_PARALLEL else LookupError
+    with pytest.raises(expected) as raised:
+        await request(serve(), "/async")
+    if isinstance(raised.value, ExceptionGroup):
+        assert [type(e) for e in raised.value.exceptions] == [LookupError, KeyError]
+
+
+async def test_a_closer_set_on_the_request_runs_in_the_thread_as_in_django(
+    serve: Callable[..., LifespanHandler], threads: list[Any]
+) -> None:
+    """A middleware that replaces ``request.close``: Django calls that closer in the
+    request's thread, where it may use the ORM; so does the handler."""
+    app = serve([f"{__name__}.ClosingMiddleware"])
+    assert body(await request(app, "/async")) == b"async"
+    assert len(threads) == 1
+    assert seen["request closer"] != [threading.get_ident()]

@@ -215,4 +215,6 @@ def test_resources_without_a_container(install_container: Install) -> None:
     install_container(None)
     out = io.StringIO()
     call_command("resources", stdout=out)
-    assert out.getvalue() == 'LIFESPAN_CONTAINER["CONTAINER"] is None: there is no container.\n'
+    assert out.getvalue().startswith(
+        'LIFESPAN_CONTAINER["CONTAINER"] is None: there is no container.\n\nRequest path: '
+    )

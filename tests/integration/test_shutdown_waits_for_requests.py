@@ -299,7 +299,9 @@ async def test_a_request_served_within_another_in_its_task_leaves_the_outer_one_
     await lifespan.finish()
 
 
-@pytest.mark.skipif(django.VERSION >= (6,), reason="Django 6 runs the view in the server's task")
+@pytest.mark.skipif(
+    django.VERSION >= (6, 1), reason="Django 6.1 runs the view in the server's task"
+)
 async def test_a_view_that_ignores_its_cancellation_is_waited_for_within_the_cleanup_limit(
     pool: tuple[Runtime, Database], caplog: pytest.LogCaptureFixture, clock: LoopClock
 ) -> None:
