@@ -117,9 +117,10 @@ def inject(func: Callable[P, R]) -> Callable[P, R]:
 
 # A layer is the hot path. Between startup and shutdown, for a resource that no
 # test overrides, a call costs: is the argument given, is the provider overridden,
-# the value from the guard's dict, and (for loop-bound resources) is this the
-# resources' loop. Anything unusual goes to guard.hand_out(), which applies every
-# check and raises the right error.
+# the value from the guard's cell for it (Guard.cell: a list that holds the value
+# exactly while it is open), and (for loop-bound resources) is this the resources'
+# loop. Anything unusual goes to guard.hand_out(), which applies every check and
+# raises the right error.
 
 _NEEDS_SCOPE: Final = object()
 """What a layer's loader returns when the marker needs request-scoped providers opened."""
@@ -134,7 +135,7 @@ def _layer(inner: Callable[..., Any], spec: InjectedFunction, index: int) -> Cal
     name, position, _ = spec.markers[index]
     provider: Any = None  # set to the loader below
     overriding: object = _NOT_A_RESOURCE
-    values: dict[str, object] = {}
+    cell: list[object] = []
     resource = ""
     loop_bound = False
     guard: Any = None
@@ -145,20 +146,16 @@ def _layer(inner: Callable[..., Any], spec: InjectedFunction, index: int) -> Cal
 
         Or :data:`_NEEDS_SCOPE` when request-scoped providers must be opened first.
         """
-        nonlocal provider, overriding, values, resource, loop_bound, guard, needs
+        nonlocal provider, overriding, cell, resource, loop_bound, guard, needs
         resolved = spec.resolve()[index]
         needs = resolved.needs
         handle = resolved.handle
         if handle is not None:
-            resource, values, loop_bound, guard = (
-                handle.name,
-                handle.values,
-                handle.loop_bound,
-                handle.guard,
-            )
+            resource, loop_bound, guard = handle.name, handle.loop_bound, handle.guard
             overriding = handle.overriding
+            cell = guard.cell(resource)
         else:  # not a resource (any more): hold nothing of a previous runtime
-            resource, values, loop_bound, guard = "", {}, False, None
+            resource, cell, loop_bound, guard = "", [], False, None
             overriding = _NOT_A_RESOURCE
         provider = resolved.provider
         return _NEEDS_SCOPE if needs else provider()
@@ -174,64 +171,72 @@ def _layer(inner: Callable[..., Any], spec: InjectedFunction, index: int) -> Cal
 
     spec.on_forget(forget)
 
-    # The two bodies differ only in what they do with an awaitable from a provider,
-    # and in how they open request-scoped providers.
-    @functools.wraps(inner)
-    async def async_view(*args: Any, **kwargs: Any) -> Any:  # noqa: C901 (the hot path)
-        if name not in kwargs and len(args) <= position:  # the caller's argument wins
-            if provider.last_overriding is overriding:
-                try:
-                    value = values[resource]
-                except KeyError:
-                    value = guard.hand_out(resource)  # raises: not open
-                if loop_bound and here() is not guard.loop:
-                    value = guard.hand_out(resource)
-            else:
-                value = _NEEDS_SCOPE if needs else provider()
-                if value is _NEEDS_SCOPE:
-                    scope = current.get()
-                    if scope is None:  # not served by our handler: a scope of its own
-                        planned = needs_now(provider, needs)
-                        return await _own_scope_async(async_view, spec, planned, args, kwargs)
-                    opening = open_async(scope, needs_now(provider, needs))
-                    if opening is not None:
-                        await opening
-                    value = scope.values.get(provider, _NEEDS_SCOPE)  # a request resource's
-                    if value is _NEEDS_SCOPE:  # overridden, or a provider using one
-                        value = provider()
-                        if is_async_result(value):
-                            value = await value
-                elif is_async_result(value):
+    # What a view does when the provider is not a resource that no test overrides
+    # (or not resolved yet): call it. Kept out of the views so that their frames,
+    # made on every call, stay small. The two differ only in what they do with an
+    # awaitable from a provider, and in how they open request-scoped providers.
+    async def provided_async(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        value = _NEEDS_SCOPE if needs else provider()
+        if value is _NEEDS_SCOPE:
+            scope = current.get()
+            if scope is None:  # not served by our handler: a scope of its own
+                planned = needs_now(provider, needs)
+                return await _own_scope_async(async_view, spec, planned, args, kwargs)
+            opening = open_async(scope, needs_now(provider, needs))
+            if opening is not None:
+                await opening
+            value = scope.values.get(provider, _NEEDS_SCOPE)  # a request resource's
+            if value is _NEEDS_SCOPE:  # overridden, or a provider using one
+                value = provider()
+                if is_async_result(value):
                     value = await value
-            kwargs[name] = value
+        elif is_async_result(value):
+            value = await value
+        kwargs[name] = value
+        return await inner(*args, **kwargs)
+
+    def provided_sync(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        value = _NEEDS_SCOPE if needs else provider()
+        if value is _NEEDS_SCOPE:
+            scope = current.get()
+            if scope is None:  # not served by our handler: a scope of its own
+                planned = needs_now(provider, needs)
+                return _own_scope_sync(sync_view, spec, planned, args, kwargs)
+            open_sync(scope, needs_now(provider, needs))
+            value = scope.values.get(provider, _NEEDS_SCOPE)  # a request resource's
+            if value is _NEEDS_SCOPE:  # overridden, or a provider using one
+                value = provider()
+                _refuse_awaitable(value, spec, name)
+        elif is_async_result(value):
+            _discard(value)
+            raise InjectionError(_awaitable_in_sync_view(spec, name))
+        kwargs[name] = value
+        return inner(*args, **kwargs)
+
+    @functools.wraps(inner)
+    async def async_view(*args: Any, **kwargs: Any) -> Any:
+        if name not in kwargs and len(args) <= position:  # the caller's argument wins
+            if provider.last_overriding is not overriding:
+                return await provided_async(args, kwargs)
+            try:
+                kwargs[name] = cell[0]
+            except IndexError:
+                kwargs[name] = guard.hand_out(resource)  # raises: not open
+            if loop_bound and here() is not guard.loop:
+                kwargs[name] = guard.hand_out(resource)
         return await inner(*args, **kwargs)
 
     @functools.wraps(inner)
     def sync_view(*args: Any, **kwargs: Any) -> Any:
         if name not in kwargs and len(args) <= position:  # the caller's argument wins
-            if provider.last_overriding is overriding:
-                try:
-                    value = values[resource]
-                except KeyError:
-                    value = guard.hand_out(resource)  # raises: not open
-                if loop_bound and here() is not guard.loop:
-                    value = guard.hand_out(resource)
-            else:
-                value = _NEEDS_SCOPE if needs else provider()
-                if value is _NEEDS_SCOPE:
-                    scope = current.get()
-                    if scope is None:  # not served by our handler: a scope of its own
-                        planned = needs_now(provider, needs)
-                        return _own_scope_sync(sync_view, spec, planned, args, kwargs)
-                    open_sync(scope, needs_now(provider, needs))
-                    value = scope.values.get(provider, _NEEDS_SCOPE)  # a request resource's
-                    if value is _NEEDS_SCOPE:  # overridden, or a provider using one
-                        value = provider()
-                        _refuse_awaitable(value, spec, name)
-                elif is_async_result(value):
-                    _discard(value)
-                    raise InjectionError(_awaitable_in_sync_view(spec, name))
-            kwargs[name] = value
+            if provider.last_overriding is not overriding:
+                return provided_sync(args, kwargs)
+            try:
+                kwargs[name] = cell[0]
+            except IndexError:
+                kwargs[name] = guard.hand_out(resource)  # raises: not open
+            if loop_bound and here() is not guard.loop:
+                kwargs[name] = guard.hand_out(resource)
         return inner(*args, **kwargs)
 
     return async_view if iscoroutinefunction(inner) else sync_view

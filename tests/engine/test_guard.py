@@ -196,3 +196,52 @@ async def test_fast_path_gives_what_inject_needs_for_a_resource_only() -> None:
     assert sync_handle is not None
     assert not sync_handle.loop_bound
     assert lifecycle.fast_path(container.other) is None
+
+
+async def test_a_cell_holds_the_value_exactly_while_it_is_open() -> None:
+    """Guard.cell follows every write to the guard's values, before or after it is asked for."""
+    guard = Guard(frozenset(), ADVICE)
+    cell = guard.cell("pool")
+    assert cell == []
+    assert guard.cell("pool") is cell
+    guard.values["pool"] = "first"
+    assert cell == ["first"]
+    guard.values["pool"] = "second"
+    assert cell == ["second"]
+    assert guard.values.pop("pool") == "second"
+    assert cell == []
+    assert guard.values.pop("pool", None) is None
+    guard.values.update(pool="third")
+    assert cell == ["third"]
+    del guard.values["pool"]
+    assert cell == []
+    assert guard.values.setdefault("pool", "fourth") == "fourth"
+    assert guard.values.setdefault("pool", "other") == "fourth"
+    assert cell == ["fourth"]
+    guard.values |= {"pool": "fifth"}
+    assert cell == ["fifth"]
+    assert guard.values.popitem() == ("pool", "fifth")
+    assert cell == []
+    with pytest.raises(KeyError):
+        guard.values.popitem()
+    guard.values.update({"pool": "sixth", "settings": "the settings"})
+    assert guard.cell("settings") == ["the settings"]  # asked for while open: filled
+    guard.values.clear()
+    assert cell == []
+    assert guard.cell("settings") == []
+    assert guard.values == {}
+
+
+async def test_a_lifecycle_fills_the_cells_at_start_and_empties_them_at_stop() -> None:
+    container = containers.DynamicContainer()
+    container.pool = providers.Resource(pool)
+    container.settings = providers.Resource(settings)
+    lifecycle = ResourceLifecycle(container)
+    cell = lifecycle.guard.cell("pool")
+    for _ in range(2):
+        assert await lifecycle.start() == []
+        assert cell == [lifecycle.guard.values["pool"]]
+        assert lifecycle.guard.cell("settings") == ["the settings"]
+        assert await lifecycle.stop(5) == []
+        assert cell == []
+        assert lifecycle.guard.cell("settings") == []
