@@ -139,6 +139,12 @@ async def compare(
         for name in names[index % len(names) :] + names[: index % len(names)]:
             times[name].append(await measure(views[name]))
     base = times["hand-written"]
+    target, why = 1.5, ""
+    if is_async and sys.version_info < (3, 12):
+        # Issue 17: on 3.11 the loop check's asyncio._get_running_loop() makes a
+        # getpid() syscall; the target allows that one call above 1.5x.
+        allowance = running_loop_cost(calls) / statistics.median(base)
+        target, why = 1.5 + allowance, f" (1.5 + one _get_running_loop() call: {allowance:.2f})"
     print(f"{label}: {rounds} rounds x {calls} calls")
     for name in names:
         ratio = statistics.median(t / b for t, b in zip(times[name], base, strict=True))
@@ -146,8 +152,20 @@ async def compare(
             f"  {name:<22} {statistics.median(times[name]) * 1e9:8.0f} ns/call  ratio {ratio:6.2f}"
         )
         if name == "lifespan_container":
-            line += f"  target <= 1.5: {'met' if ratio <= 1.5 else 'NOT met'}"
+            line += f"  target <= {target:.2f}{why}: {'met' if ratio <= target else 'NOT met'}"
         print(line)
+
+
+def running_loop_cost(calls: int) -> float:
+    """Seconds one ``asyncio._get_running_loop()`` call takes, median of 5 runs."""
+    get = asyncio._get_running_loop  # noqa: SLF001 (what the loop check calls)
+    runs = []
+    for _ in range(5):
+        started = time.perf_counter()
+        for _ in range(calls):
+            get()
+        runs.append((time.perf_counter() - started) / calls)
+    return statistics.median(runs)
 
 
 async def main(rounds: int, calls: int) -> None:
