@@ -160,7 +160,7 @@ def thread_causes(sender: type) -> list[str]:
 def _why_in_thread(middleware: Any) -> str:
     """Why Django runs ``middleware`` in the request's thread, or ``""``."""
     if not getattr(middleware, "async_capable", False):
-        return "is sync-only"
+        return "is sync-only: it runs in it"
     hooks = ["process_request", "process_response"]
     if not (isinstance(middleware, type) and issubclass(middleware, MiddlewareMixin)):
         hooks = []  # an async middleware calls its own hooks
@@ -171,7 +171,7 @@ def _why_in_thread(middleware: Any) -> str:
     if not found:
         return ""
     named = found[0] if len(found) == 1 else f"{', '.join(found[:-1])} and {found[-1]}"
-    return f"runs its {named} there"
+    return f"runs its {named} in it"
 
 
 async def _together(*calls: Any) -> Any:

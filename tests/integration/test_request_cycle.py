@@ -490,20 +490,23 @@ def test_the_setting_is_checked(settings: Any) -> None:
             [],
             {},
             (
-                "Request path: an async view with this middleware starts no thread; a sync "
-                "view, a sync_to_async call or a FileResponse starts one for its request."
+                "Request path: no middleware or receiver makes requests start a thread. A "
+                "request starts one for sync work of its own: a sync view, a sync_to_async "
+                "call (the ORM's async methods, middleware that calls it), a "
+                "TemplateResponse, a FileResponse, a sync iterator, uploaded files."
             ),
         ),
         (
             ["django.middleware.security.SecurityMiddleware", f"{__name__}.SyncMiddleware"],
             {},
             (
-                "Request path: every request starts a thread for its sync work, because:\n"
+                "Request path: every request starts a thread (Django's, for the request's "
+                "sync work), because:\n"
                 "  middleware 'django.middleware.security.SecurityMiddleware' runs its "
-                "process_request and process_response there\n"
-                f"  middleware '{__name__}.SyncMiddleware' runs its process_request there\n"
-                "Make them async, or remove them, to serve async views without it (see "
-                "Performance in the docs)."
+                "process_request and process_response in it\n"
+                f"  middleware '{__name__}.SyncMiddleware' runs its process_request in it\n"
+                "Async views need no thread once these are async or gone; Django's own "
+                "middleware are sync (see Performance in the docs)."
             ),
         ),
         (
@@ -677,3 +680,26 @@ async def test_a_closer_set_on_the_request_runs_in_the_thread_as_in_django(
     assert body(await request(app, "/async")) == b"async"
     assert len(threads) == 1
     assert seen["request closer"] != [threading.get_ident()]
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestWarning")  # a sync test in this module
+def test_the_resources_command_gives_json_without_a_container(
+    settings: Any, install_container: Callable[[Any], Runtime]
+) -> None:
+    install_container(None)
+    settings.MIDDLEWARE = ["django.middleware.common.CommonMiddleware"]
+    out = io.StringIO()
+    call_command("resources", "--json", stdout=out)
+    assert json.loads(out.getvalue()) == {
+        "container": None,
+        "request_path": {
+            "fast_path": True,
+            "thread_per_request": True,
+            "causes": [
+                (
+                    "middleware 'django.middleware.common.CommonMiddleware' runs its "
+                    "process_request and process_response in it"
+                )
+            ],
+        },
+    }

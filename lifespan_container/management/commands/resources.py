@@ -74,6 +74,10 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:  # noqa: ARG002, D102
         runtime = checked_runtime()
         if runtime.container is None or runtime.lifecycle is None:
+            if options["json"]:
+                empty = {"container": None, "request_path": request_path()}
+                self.stdout.write(json.dumps(empty, indent=2))
+                return
             self.stdout.write('LIFESPAN_CONTAINER["CONTAINER"] is None: there is no container.')
             self._request_path(request_path())
             return
@@ -159,16 +163,21 @@ class Command(BaseCommand):
             )
         elif not path["causes"]:
             write(
-                "Request path: an async view with this middleware starts no thread; a sync "
-                "view, a sync_to_async call or a FileResponse starts one for its request."
+                "Request path: no middleware or receiver makes requests start a thread. A "
+                "request starts one for sync work of its own: a sync view, a sync_to_async "
+                "call (the ORM's async methods, middleware that calls it), a "
+                "TemplateResponse, a FileResponse, a sync iterator, uploaded files."
             )
         else:
-            write("Request path: every request starts a thread for its sync work, because:")
+            write(
+                "Request path: every request starts a thread (Django's, for the request's "
+                "sync work), because:"
+            )
             for cause in path["causes"]:
                 write(f"  {cause}")
             write(
-                "Make them async, or remove them, to serve async views without it (see "
-                "Performance in the docs)."
+                "Async views need no thread once these are async or gone; Django's own "
+                "middleware are sync (see Performance in the docs)."
             )
 
     def _providers(self, title: str, entries: list[dict[str, Any]]) -> None:
