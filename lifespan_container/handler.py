@@ -1,8 +1,11 @@
 """Django's ASGI handler, taught the lifespan protocol.
 
 :class:`LifespanHandler` is a subclass of ``django.core.handlers.asgi.ASGIHandler``.
-``http`` scopes go to Django unchanged; ``lifespan`` scopes run the container's
-lifecycle and the lifespan signals, in this order:
+``http`` scopes go through Django's request cycle, which the handler runs itself so
+that a request starts Django's per-request thread only when something needs it
+(``FAST_PATH``; see ``_request_cycle``), with request-scoped resources closed after
+the response; ``lifespan`` scopes run the container's lifecycle and the lifespan
+signals, in this order:
 
 startup
     1. open every resource of the container (ordered, concurrent, all or nothing);
