@@ -45,7 +45,7 @@ from lifespan_container._request_scope import (
     open_sync,
 )
 from lifespan_container.engine.graph import is_async_result
-from lifespan_container.engine.guard import here
+from lifespan_container.engine.guard import CHECK_BY_THREAD, here, this_thread
 from lifespan_container.engine.request_scope import current
 from lifespan_container.exceptions import InjectionError
 
@@ -138,6 +138,7 @@ def _layer(inner: Callable[..., Any], spec: InjectedFunction, index: int) -> Cal
     cell: list[object] = []
     resource = ""
     loop_bound = False
+    by_loop = by_thread = False  # how the loop check runs: see engine.guard.this_thread
     guard: Any = None
     needs: tuple[Need, ...] = ()
 
@@ -147,6 +148,7 @@ def _layer(inner: Callable[..., Any], spec: InjectedFunction, index: int) -> Cal
         Or :data:`_NEEDS_SCOPE` when request-scoped providers must be opened first.
         """
         nonlocal provider, overriding, cell, resource, loop_bound, guard, needs
+        nonlocal by_loop, by_thread
         resolved = spec.resolve()[index]
         needs = resolved.needs
         handle = resolved.handle
@@ -158,6 +160,8 @@ def _layer(inner: Callable[..., Any], spec: InjectedFunction, index: int) -> Cal
             resource, cell, loop_bound, guard = "", [], False, None
             overriding = _NOT_A_RESOURCE
         provider = resolved.provider
+        by_thread = loop_bound and CHECK_BY_THREAD
+        by_loop = loop_bound and not CHECK_BY_THREAD
         return _NEEDS_SCOPE if needs else provider()
 
     # Until resolved, `provider` is a loader whose override check fails, so the call
@@ -222,7 +226,9 @@ def _layer(inner: Callable[..., Any], spec: InjectedFunction, index: int) -> Cal
                 kwargs[name] = cell[0]
             except IndexError:
                 kwargs[name] = guard.hand_out(resource)  # raises: not open
-            if loop_bound and here() is not guard.loop:
+            if (by_loop and here() is not guard.loop) or (
+                by_thread and this_thread() != getattr(guard.loop, "_thread_id", None)
+            ):
                 kwargs[name] = guard.hand_out(resource)
         return await inner(*args, **kwargs)
 
@@ -235,7 +241,9 @@ def _layer(inner: Callable[..., Any], spec: InjectedFunction, index: int) -> Cal
                 kwargs[name] = cell[0]
             except IndexError:
                 kwargs[name] = guard.hand_out(resource)  # raises: not open
-            if loop_bound and here() is not guard.loop:
+            if (by_loop and here() is not guard.loop) or (
+                by_thread and this_thread() != getattr(guard.loop, "_thread_id", None)
+            ):
                 kwargs[name] = guard.hand_out(resource)
         return inner(*args, **kwargs)
 

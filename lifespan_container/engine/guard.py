@@ -15,9 +15,10 @@ runs (which servers, which test clients), so the layer above passes that as
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple, Self
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, Self
 
 from asgiref.sync import SyncToAsync
 
@@ -28,7 +29,15 @@ if TYPE_CHECKING:
 
     from dependency_injector import providers
 
-__all__ = ["Advice", "Guard", "Handle", "here", "open_in_thread"]
+__all__ = [
+    "CHECK_BY_THREAD",
+    "Advice",
+    "Guard",
+    "Handle",
+    "here",
+    "open_in_thread",
+    "this_thread",
+]
 
 
 @dataclass(frozen=True)
@@ -66,7 +75,20 @@ class Handle(NamedTuple):
 
 here: Callable[[], object] = asyncio._get_running_loop  # noqa: SLF001
 """The running event loop, or ``None`` in a thread without one (a C function that
-never raises). Compared with :attr:`Guard.loop` on every injection."""
+never raises). Compared with :attr:`Guard.loop` by :meth:`Guard.hand_out`."""
+
+this_thread: Callable[[], int] = threading.get_ident
+"""The ident of the calling thread: ``@inject``'s loop check on Python 3.11.
+
+``this_thread() == getattr(guard.loop, "_thread_id", None)`` holds exactly when
+``here() is guard.loop``: asyncio's loops note the thread they run in while they run,
+and one thread runs one loop at a time. On Python 3.11, whose ``_get_running_loop()``
+makes a ``getpid()`` call, it costs a fraction of ``here()``; from 3.12 on ``here()``
+is the cheaper. Where it does not hold (another loop or thread, or a loop that notes
+no thread, such as uvloop's), :meth:`Guard.hand_out` decides, with every check."""
+
+CHECK_BY_THREAD: Final = sys.version_info < (3, 12)
+"""Whether ``@inject``'s loop check compares threads (3.11) or loops (3.12 and on)."""
 
 
 class _Values(dict[str, object]):

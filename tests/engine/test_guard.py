@@ -245,3 +245,25 @@ async def test_a_lifecycle_fills_the_cells_at_start_and_empties_them_at_stop() -
         assert await lifecycle.stop(5) == []
         assert cell == []
         assert lifecycle.guard.cell("settings") == []
+
+
+async def test_the_thread_check_holds_exactly_where_the_loop_runs() -> None:
+    """``@inject``'s loop check on 3.11: the loop's thread is this thread only while
+    that loop runs here; elsewhere (another thread, a loop not running) it does not
+    hold, and ``hand_out`` decides."""
+    from lifespan_container.engine.guard import this_thread  # noqa: PLC0415
+
+    running = asyncio.get_running_loop()
+    assert this_thread() == getattr(running, "_thread_id", None)
+    seen: list[bool] = []
+    other = threading.Thread(
+        target=lambda: seen.append(this_thread() == getattr(running, "_thread_id", None))
+    )
+    other.start()
+    other.join(10)
+    assert seen == [False]
+    idle = asyncio.new_event_loop()
+    try:
+        assert this_thread() != getattr(idle, "_thread_id", None)
+    finally:
+        idle.close()
