@@ -283,13 +283,13 @@ def request_cleanup_limit() -> Limit:
     Asked for by every request that opened request-scoped resources; a bad value
     falls back to the default, and the checks report it (E014).
     """
-    limit = _CLEANUP.limit
+    limit = _READ.limit
     if limit is None:  # read again after a change of the setting
         value = raw()
         seconds = value.get("REQUEST_CLEANUP_TIMEOUT") if isinstance(value, dict) else None
         if not positive_number(seconds):
             seconds = DEFAULTS["REQUEST_CLEANUP_TIMEOUT"]
-        limit = _CLEANUP.limit = _limit("REQUEST_CLEANUP_TIMEOUT", float(seconds))  # type: ignore[arg-type]
+        limit = _READ.limit = _limit("REQUEST_CLEANUP_TIMEOUT", float(seconds))  # type: ignore[arg-type]
     return limit
 
 
@@ -298,11 +298,11 @@ def fast_path() -> bool:
 
     A bad value counts as the default, and the checks report it (E017).
     """
-    fast = _CLEANUP.fast
+    fast = _READ.fast
     if fast is None:
         value = raw()
         given = value.get("FAST_PATH", True) if isinstance(value, dict) else True
-        fast = _CLEANUP.fast = given if isinstance(given, bool) else True
+        fast = _READ.fast = given if isinstance(given, bool) else True
     return fast
 
 
@@ -317,8 +317,8 @@ class _Remembered:
             self.limit = self.fast = None
 
 
-_CLEANUP: Final = _Remembered()
-setting_changed.connect(_CLEANUP.forget, weak=False, dispatch_uid="lifespan_container.cleanup")
+_READ: Final = _Remembered()
+setting_changed.connect(_READ.forget, weak=False, dispatch_uid="lifespan_container.cleanup")
 
 
 def setting_problems() -> list[Problem]:

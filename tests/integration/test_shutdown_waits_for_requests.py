@@ -129,14 +129,22 @@ async def waits_for_requests(caplog: pytest.LogCaptureFixture, state: Database) 
 
 
 async def serving_a_query(
-    pool: tuple[Runtime, Database], caplog: pytest.LogCaptureFixture
+    pool: tuple[Runtime, Database], caplog: pytest.LogCaptureFixture, path: str = "/query/"
 ) -> tuple[Lifespan, asyncio.Task[None]]:
     """The lifespan started (INFO logged) and a request to the query view on its way."""
     caplog.set_level("INFO", logger="lifespan_container")
     handler = LifespanHandler(pool[0])
     lifespan = Lifespan(handler)
     assert await lifespan.startup() == STARTUP_COMPLETE
-    return lifespan, Exchange(handler, "/query/").run()
+    return lifespan, Exchange(handler, path).run()
+
+
+async def end(request: asyncio.Task[None], state: Database) -> None:
+    """End a request the test left running: cancelled, its query's cancel answered."""
+    request.cancel()
+    state.answer.set()
+    async with asyncio.timeout(WAIT):
+        await asyncio.wait({request})
 
 
 async def test_a_request_the_server_cancelled_unwinds_before_the_pool_closes(
@@ -198,10 +206,7 @@ async def test_a_request_the_server_did_not_cancel_gets_half_the_shutdown_timeou
         "before the shutdown."
     )
 
-    request.cancel()  # the request is the test's to end
-    state.answer.set()
-    async with asyncio.timeout(WAIT):
-        await asyncio.wait({request})
+    await end(request, state)  # the request is the test's to end
     assert state.events[-1] == "connection given back ('pool closed' before)"
 
 
@@ -259,10 +264,7 @@ async def test_the_wait_and_the_receivers_share_their_half_the_resources_keep_th
         '1800 s, half of LIFESPAN_CONTAINER["SHUTDOWN_TIMEOUT"] (3600 s).'
     )
 
-    request.cancel()  # the request is the test's to end
-    state.answer.set()
-    async with asyncio.timeout(WAIT):
-        await asyncio.wait({request})
+    await end(request, state)  # the request is the test's to end
 
 
 async def test_a_request_served_within_another_in_its_task_leaves_the_outer_one_counted(
@@ -290,10 +292,7 @@ async def test_a_request_served_within_another_in_its_task_leaves_the_outer_one_
     assert inner.sent[0]["status"] == 200
     assert runtime.requests == {request: 1}
 
-    request.cancel()
-    state.answer.set()
-    async with asyncio.timeout(WAIT):
-        await asyncio.wait({request})
+    await end(request, state)
     assert not runtime.requests
     assert await lifespan.shutdown() == SHUTDOWN_COMPLETE
     await lifespan.finish()
@@ -308,10 +307,7 @@ async def test_a_view_that_ignores_its_cancellation_is_waited_for_within_the_cle
     """Django 5.2: the cancelled request cancels its view, and gives up waiting for it
     at ``REQUEST_CLEANUP_TIMEOUT``, with a warning naming the request."""
     runtime, state = pool
-    handler = LifespanHandler(runtime)
-    lifespan = Lifespan(handler)
-    assert await lifespan.startup() == STARTUP_COMPLETE
-    request = Exchange(handler, "/stubborn/").run()
+    lifespan, request = await serving_a_query(pool, caplog, "/stubborn/")
     async with asyncio.timeout(WAIT):
         await state.querying.wait()
         request.cancel()
